@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The two set-up commands of the README, on a fresh machine with Python >= 3.11 and pip:
+#   ./dev.sh run    create .venv if needed, then run the main job on the shipped defaults
+#   ./dev.sh test   create .venv if needed, then lint, type-check and run the test suite
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PY=${PYTHON:-python3}
+VENV=.venv
+
+ensure_env() {  # $1: pip extras ("" or "[test]")
+  "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+    echo "mpft-sim needs Python >= 3.11; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+  local stamp="$VENV/.installed$1-$(cksum < pyproject.toml | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ]; then
+    [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".$1"
+    touch "$stamp"
+  fi
+}
+
+case "${1:-}" in
+  run)
+    ensure_env ""
+    shift
+    exec "$VENV/bin/mpft-sim" cost topologies/ft2-2048.yaml topologies/mpft-16k.yaml \
+      topologies/ft3-64k.yaml topologies/slimfly-32k.yaml topologies/dragonfly-261k.yaml \
+      topologies/deepseek-v3-2048.yaml topologies/mrft-2048.yaml -o reports/cost "$@"
+    ;;
+  test)
+    ensure_env "[test]"
+    shift
+    "$VENV/bin/ruff" check mpft_sim tests bench
+    "$VENV/bin/mypy"
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: ./dev.sh run | test [pytest args]" >&2
+    exit 2
+    ;;
+esac

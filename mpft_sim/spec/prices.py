@@ -1,0 +1,40 @@
+"""Price books: unit prices for the bill of materials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from mpft_sim.spec.schema import Spec, load_spec, option, read_yaml
+
+__all__ = ["PriceBook", "default_prices", "load_prices"]
+
+
+@dataclass(frozen=True)
+class PriceBook(Spec):
+    """Unit prices in US dollars."""
+
+    switch_usd: float = option(key="switch", ge=0, doc="one fabric switch")
+    switch_link_usd: float = option(key="switch_link", ge=0, doc="one switch-to-switch cable")
+    endpoint_link_usd: float = option(key="endpoint_link", default=0.0, ge=0,
+                                      doc="one NIC-to-leaf cable")
+    nic_usd: float = option(key="nic", default=0.0, ge=0, doc="one NIC")
+
+
+def load_prices(path: str | Path) -> PriceBook:
+    """Load a price book YAML file.
+
+    Raises
+    ------
+    SpecError
+        Naming the file, the key and the bad value.
+    """
+    return load_spec(PriceBook, read_yaml(path), file=str(path))
+
+
+def default_prices() -> PriceBook:
+    """The shipped price book, which reproduces the published cost table."""
+    ref = resources.files("mpft_sim") / "data" / "prices.yaml"
+    with resources.as_file(ref) as path:
+        return load_prices(path)

@@ -1,0 +1,349 @@
+"""Topology specs: what a topology YAML file says, validated and frozen.
+
+A topology file has four sections: ``node`` (the 8-GPU server), ``fabric`` (the switched
+network), ``routing`` (how flows pick paths) and ``failures`` (what is broken). See
+``topologies/*.yaml`` for examples and ``docs/topology.md`` for every key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, get_args
+
+from mpft_sim.errors import SpecError
+from mpft_sim.spec.schema import Spec, load_spec, option, read_yaml
+
+__all__ = [
+    "CROSS_PLANE_POLICIES",
+    "FABRIC_KINDS",
+    "ROUTING_POLICIES",
+    "TREE_KINDS",
+    "FabricSpec",
+    "FailureSpec",
+    "LatencySpec",
+    "NicSpec",
+    "NodeSpec",
+    "NvlinkSpec",
+    "PcieSpec",
+    "RoutingSpec",
+    "SwitchSpec",
+    "TopologySpec",
+    "load_topology",
+]
+
+FabricKind = Literal[
+    "fat-tree", "multi-plane-fat-tree", "multi-rail-fat-tree", "slim-fly", "dragonfly"
+]
+FABRIC_KINDS: tuple[str, ...] = get_args(FabricKind)
+TREE_KINDS = ("fat-tree", "multi-plane-fat-tree", "multi-rail-fat-tree")
+RoutingPolicy = Literal["ecmp", "adaptive", "spray"]
+ROUTING_POLICIES: tuple[str, ...] = get_args(RoutingPolicy)
+CrossPlane = Literal["source", "destination"]
+CROSS_PLANE_POLICIES: tuple[str, ...] = get_args(CrossPlane)
+LatencyPreset = Literal["infiniband", "roce"]
+
+# Per-hop figures fitted to ISCA25 Table 5 (64-byte end-to-end latency): IB 2.8 us same leaf
+# and 3.7 us cross leaf; RoCE 3.6 / 5.6 us. A cross-leaf path crosses two more switches and two
+# more cables than a same-leaf one, which fixes switch + link; the endpoint overhead is the rest.
+LATENCY_PRESETS: dict[str, dict[str, float]] = {
+    "infiniband": {"switch_s": 430e-9, "link_s": 20e-9, "endpoint_s": 2.33e-6},
+    "roce": {"switch_s": 980e-9, "link_s": 20e-9, "endpoint_s": 2.58e-6},
+}
+
+
+@dataclass(frozen=True)
+class NvlinkSpec(Spec):
+    """NVLink between a GPU and the node's NVSwitch fabric."""
+
+    bandwidth_Bps: float = option(key="bandwidth", unit="bandwidth", default=200e9, gt=0,
+                                  doc="per GPU, per direction (H800: 200 GB/s)")
+    efficiency: float = option(default=0.8, gt=0, le=1,
+                               doc="achievable fraction of bandwidth (H800: ~160 of 200 GB/s)")
+    latency_s: float = option(key="latency", unit="time", default=3.33e-6, ge=0,
+                              doc="small-message end-to-end latency inside a node")
+
+    @property
+    def effective_Bps(self) -> float:
+        """Bandwidth a transfer can actually reach, per direction."""
+        return self.bandwidth_Bps * self.efficiency
+
+
+@dataclass(frozen=True)
+class NicSpec(Spec):
+    """A scale-out NIC."""
+
+    bandwidth_Bps: float = option(key="bandwidth", unit="bandwidth", default=50e9, gt=0,
+                                  doc="per direction, all ports together (CX-7: 400Gb/s)")
+    ports: int = option(default=1, ge=1,
+                        doc="physical ports; >1 is a multi-plane NIC with one port per plane")
+
+    @property
+    def port_Bps(self) -> float:
+        """Bandwidth of one port."""
+        return self.bandwidth_Bps / self.ports
+
+
+@dataclass(frozen=True)
+class PcieSpec(Spec):
+    """PCIe between GPUs and NICs."""
+
+    bandwidth_Bps: float = option(key="bandwidth", unit="bandwidth", default=64e9, gt=0,
+                                  doc="per x16 link, per direction")
+    switches: int = option(default=0, ge=0,
+                           doc="PCIe switches per node; 0 joins each GPU to its NIC directly")
+
+
+@dataclass(frozen=True)
+class NodeSpec(Spec):
+    """One server: GPUs on an NVSwitch, NICs on PCIe."""
+
+    gpus: int = option(default=8, ge=1)
+    nvlink: NvlinkSpec = field(default_factory=NvlinkSpec)
+    nics: int = option(default=8, ge=1, doc="scale-out NICs; GPU i uses NIC i*nics//gpus")
+    nic: NicSpec = field(default_factory=NicSpec)
+    pcie: PcieSpec = field(default_factory=PcieSpec)
+
+    def check(self) -> None:
+        if self.gpus % self.nics:
+            raise SpecError(f"must divide the {self.gpus} GPUs per node", ("nics",), self.nics)
+        sw = self.pcie.switches
+        if sw and (self.gpus % sw or self.nics % sw):
+            raise SpecError(
+                f"must divide both the {self.gpus} GPUs and the {self.nics} NICs per node",
+                ("pcie", "switches"), sw,
+            )
+
+
+@dataclass(frozen=True)
+class SwitchSpec(Spec):
+    """A fabric switch model."""
+
+    radix: int = option(default=64, ge=2, doc="ports per switch")
+    port_bandwidth_Bps: float = option(key="port_bandwidth", unit="bandwidth", default=50e9,
+                                       gt=0, doc="per port, per direction")
+
+
+@dataclass(frozen=True)
+class LatencySpec(Spec):
+    """Latency of the switched fabric; unset values come from the preset."""
+
+    preset: LatencyPreset = option(default="infiniband", doc="infiniband or roce")
+    switch_s: float | None = option(key="switch", unit="time", default=None, ge=0,
+                                    doc="per switch traversed")
+    link_s: float | None = option(key="link", unit="time", default=None, ge=0,
+                                  doc="propagation per cable")
+    endpoint_s: float | None = option(key="endpoint", unit="time", default=None, ge=0,
+                                      doc="sender + receiver overhead of one transfer")
+
+    def __post_init__(self) -> None:
+        for name, value in LATENCY_PRESETS[self.preset].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        super().__post_init__()
+
+    @property
+    def switch(self) -> float:
+        """Seconds per switch traversed."""
+        assert self.switch_s is not None
+        return self.switch_s
+
+    @property
+    def link(self) -> float:
+        """Seconds of propagation per cable."""
+        assert self.link_s is not None
+        return self.link_s
+
+    @property
+    def endpoint(self) -> float:
+        """Seconds of endpoint overhead per transfer."""
+        assert self.endpoint_s is not None
+        return self.endpoint_s
+
+
+def parse_ratio(value: object) -> tuple[int, int]:
+    """Parse an oversubscription ratio ``"3:1"`` (down:up ports) or a number ``3``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return (value, 1)
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", value)
+        if match and int(match.group(1)) > 0 and int(match.group(2)) > 0:
+            return (int(match.group(1)), int(match.group(2)))
+    raise ValueError("expected a down:up port ratio such as '1:1' or '3:1'")
+
+
+_KIND_KEYS = {
+    "q": ("slim-fly",),
+    "endpoints_per_switch": ("slim-fly", "dragonfly"),
+    "group_size": ("dragonfly",),
+    "global_ports": ("dragonfly",),
+    "groups": ("dragonfly",),
+    "spines": TREE_KINDS,
+}
+
+
+@dataclass(frozen=True)
+class FabricSpec(Spec):
+    """The switched fabric joining the nodes' NICs."""
+
+    kind: FabricKind = option(doc="one of " + ", ".join(FABRIC_KINDS))
+    nodes: int | None = option(default=None, ge=1,
+                               doc="servers; required for the fat-tree kinds")
+    planes: int = option(default=1, ge=1, doc="independent planes (multi-plane-fat-tree)")
+    tiers: int = option(default=2, ge=2, le=3, doc="switch tiers of a fat-tree: 2 or 3")
+    switch: SwitchSpec = field(default_factory=SwitchSpec)
+    oversubscription: tuple[int, int] = option(default=(1, 1), parse=parse_ratio,
+                                               doc="leaf down:up ports, such as '1:1' or '3:1'")
+    spines: int | None = option(default=None, ge=1,
+                                doc="spines per plane; default: the fewest that fit")
+    latency: LatencySpec = field(default_factory=LatencySpec)
+    q: int | None = option(default=None, ge=3, doc="slim-fly: the MMS graph parameter")
+    endpoints_per_switch: int | None = option(default=None, ge=1,
+                                              doc="slim-fly, dragonfly: endpoint ports")
+    group_size: int | None = option(default=None, ge=2, doc="dragonfly: switches per group")
+    global_ports: int | None = option(default=None, ge=1,
+                                      doc="dragonfly: global ports per switch")
+    groups: int | None = option(default=None, ge=2,
+                                doc="dragonfly: groups (default group_size*global_ports+1)")
+
+    @property
+    def is_tree(self) -> bool:
+        """Whether this is one of the fat-tree kinds (simulated, not cost-only)."""
+        return self.kind in TREE_KINDS
+
+    @property
+    def down_up(self) -> tuple[int, int]:
+        """Leaf ports facing down (endpoints) and up (spines)."""
+        d, u = self.oversubscription
+        return self.switch.radix * d // (d + u), self.switch.radix * u // (d + u)
+
+    def check(self) -> None:
+        for key, kinds in _KIND_KEYS.items():
+            if getattr(self, key) is not None and self.kind not in kinds:
+                raise SpecError(f"applies only to kind {' or '.join(kinds)}, not {self.kind}",
+                                (key,), getattr(self, key))
+        if self.kind != "multi-plane-fat-tree" and self.planes != 1:
+            raise SpecError(f"a {self.kind} has one plane; use kind multi-plane-fat-tree",
+                            ("planes",), self.planes)
+        if self.kind == "slim-fly" and self.q is None:
+            raise SpecError("missing required key for kind slim-fly", ("q",))
+        if self.kind == "dragonfly":
+            for key in ("endpoints_per_switch", "group_size", "global_ports"):
+                if getattr(self, key) is None:
+                    raise SpecError("missing required key for kind dragonfly", (key,))
+        if not self.is_tree:
+            return
+        if self.nodes is None:
+            raise SpecError(f"missing required key for kind {self.kind}", ("nodes",))
+        if self.kind != "fat-tree" and self.tiers != 2:
+            raise SpecError(f"a {self.kind} has two tiers", ("tiers",), self.tiers)
+        k = self.switch.radix
+        d, u = self.oversubscription
+        if (k * d) % (d + u) or (k * u) % (d + u):
+            raise SpecError(f"switch radix {k} cannot split {d}:{u} into down and up ports",
+                            ("oversubscription",), f"{d}:{u}")
+        if self.tiers == 3 and k % 2:
+            raise SpecError("a three-tier fat-tree needs an even radix", ("switch", "radix"), k)
+
+
+@dataclass(frozen=True)
+class RoutingSpec(Spec):
+    """How flows choose paths."""
+
+    policy: RoutingPolicy = option(default="ecmp",
+                                   doc="ecmp (hashed path), adaptive (least loaded), spray")
+    cross_plane: CrossPlane = option(
+        default="destination",
+        doc="MPFT cross-plane traffic is forwarded over NVLink at the source (NCCL PXN) or at "
+            "the destination (DeepEP)")
+
+
+@dataclass(frozen=True)
+class FailureSpec(Spec):
+    """One failed component: give exactly one key."""
+
+    plane: int | None = option(default=None, ge=0, doc="a whole plane")
+    switch: str | None = option(default=None, doc="a switch, such as 'p3/spine/0'")
+    nic: str | None = option(default=None, doc="a NIC, such as 'n12/nic3'")
+    link: str | None = option(default=None,
+                              doc="every cable between two nodes: 'p0/leaf/1 - p0/spine/0'")
+
+    def check(self) -> None:
+        given = [k for k in ("plane", "switch", "nic", "link") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise SpecError("give exactly one of plane, switch, nic, link", (),
+                            ", ".join(given) or "none")
+
+    @property
+    def what(self) -> str:
+        """The failed component as ``kind=name``."""
+        for key in ("plane", "switch", "nic", "link"):
+            if getattr(self, key) is not None:
+                return f"{key}={getattr(self, key)}"
+        raise AssertionError("unreachable: check() ensures one key")
+
+
+@dataclass(frozen=True)
+class TopologySpec(Spec):
+    """A whole design: servers, fabric, routing policy and failures."""
+
+    name: str = option(doc="short name used in reports")
+    fabric: FabricSpec = option(doc="the switched network")
+    description: str = option(default="", doc="free text")
+    node: NodeSpec = field(default_factory=NodeSpec)
+    routing: RoutingSpec = field(default_factory=RoutingSpec)
+    failures: tuple[FailureSpec, ...] = option(default=(), doc="failed components")
+
+    def check(self) -> None:
+        from mpft_sim.topology.sizing import size_fabric
+
+        fab, node = self.fabric, self.node
+        if not fab.is_tree:
+            if self.failures:
+                raise SpecError(f"a {fab.kind} is cost-only and cannot have failures",
+                                ("failures",), len(self.failures))
+            size_fabric(self)  # checks the radix
+            return
+        if fab.kind == "multi-plane-fat-tree":
+            ports = node.nic.ports
+            if ports == 1 and fab.planes != node.nics:
+                raise SpecError(
+                    f"must equal the {node.nics} NICs per node (NIC i sits in plane i)",
+                    ("fabric", "planes"), fab.planes)
+            if ports > 1 and fab.planes != ports:
+                raise SpecError(
+                    f"must equal the {ports} ports of each multi-plane NIC (one per plane)",
+                    ("fabric", "planes"), fab.planes)
+        elif fab.kind == "multi-rail-fat-tree" and node.nic.ports != 1:
+            raise SpecError("a multi-rail fat-tree needs single-port NICs",
+                            ("node", "nic", "ports"), node.nic.ports)
+        size_fabric(self)  # capacity: more nodes than the radix and tiers can hold
+        for i, failure in enumerate(self.failures):
+            if failure.plane is not None and failure.plane >= fab.planes:
+                raise SpecError(f"no such plane: the fabric has {fab.planes}",
+                                ("failures", i, "plane"), failure.plane)
+        if any(f.plane is None for f in self.failures):
+            from mpft_sim.topology.build import build_fabric
+
+            build_fabric(self)  # resolves every failed switch, NIC and cable by name
+
+
+def load_topology(path: str | Path) -> TopologySpec:
+    """Load and validate a topology YAML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+
+    Returns
+    -------
+    TopologySpec
+
+    Raises
+    ------
+    SpecError
+        Naming the file, the key path and the bad value.
+    """
+    return load_spec(TopologySpec, read_yaml(path), file=str(path))

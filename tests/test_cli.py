@@ -1,0 +1,119 @@
+"""The CLI as a user runs it: output, exit codes, files, no partial output on failure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import DATA, ROOT, TOPOLOGIES
+
+Run = Callable[..., tuple[int, str, str]]
+
+DESCRIBE_KEYS = {"name", "kind", "nodes", "gpus", "planes", "switches", "switches_by_tier",
+                 "links", "endpoint_links", "max_gpus", "bisection_Bps", "oversubscription"}
+COST_KEYS = {"name", "endpoints", "switches", "links", "cost_usd", "cost_per_endpoint_usd",
+             "items"}
+
+
+def test_validate_ok(run_cli: Run) -> None:
+    """Valid files print one ok line each."""
+    code, out, err = run_cli("validate", *sorted(TOPOLOGIES.glob("*.yaml")))
+    assert code == 0, err
+    assert out.count("ok: ") == len(list(TOPOLOGIES.glob("*.yaml")))
+
+
+def test_validate_prices(run_cli: Run) -> None:
+    """Price books validate too, with their own messages."""
+    code, _, err = run_cli("validate", DATA / "bad" / "prices_unknown_key.yaml")
+    assert code == 1
+    assert err.endswith("prices_unknown_key.yaml: nics: unknown key (did you mean 'nic'?)\n")
+    code, _, err = run_cli("validate", DATA / "bad" / "not_a_mapping.yaml")
+    assert code == 1 and "cannot tell what this file is" in err
+
+
+def test_describe_json(run_cli: Run) -> None:
+    """describe --json has the documented keys and the deployed cluster's counts."""
+    code, out, _ = run_cli("describe", TOPOLOGIES / "deepseek-v3-2048.yaml", "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert set(info) >= DESCRIBE_KEYS
+    assert (info["gpus"], info["planes"], info["switches"], info["links"]) == (2048, 8, 96, 2048)
+    assert info["switches_by_tier"] == {"leaf": 64, "spine": 32}
+    assert info["max_gpus"] == 16_384
+    assert info["bisection_Bps"] == 2048 * 50e9 / 2
+    assert info["oversubscription"] == "1:1"
+
+
+def test_describe_text(run_cli: Run) -> None:
+    """describe prints aligned key/value lines with readable units."""
+    code, out, _ = run_cli("describe", TOPOLOGIES / "ft3-64k.yaml")
+    assert code == 0
+    assert "switches            5,120" in out
+    assert "bisection_Bps       1.638e+03TB/s" in out or "bisection_Bps       1638TB/s" in out
+
+
+def test_cost_table_rows(run_cli: Run) -> None:
+    """The cost table prints the published rows."""
+    names = ["ft2-2048", "mpft-16k", "ft3-64k", "slimfly-32k", "dragonfly-261k"]
+    code, out, _ = run_cli("cost", *(TOPOLOGIES / f"{n}.yaml" for n in names))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["design", "kind", "endpoints", "switches", "links"]
+    row = {line.split()[0]: line.split() for line in lines[1:]}
+    assert row["ft2-2048"][2:] == ["2,048", "96", "2,048", "9.00", "4.39"]
+    assert row["mpft-16k"][2:] == ["16,384", "768", "16,384", "71.99", "4.39"]
+    assert row["ft3-64k"][2:] == ["65,536", "5,120", "131,072", "490.95", "7.49"]
+
+
+def test_cost_json_and_files(run_cli: Run, tmp_path: Path) -> None:
+    """cost --json -o DIR prints the list and writes cost.json, cost.txt and a PNG chart."""
+    out_dir = tmp_path / "cost"
+    code, out, _ = run_cli("cost", TOPOLOGIES / "ft2-2048.yaml", TOPOLOGIES / "mpft-16k.yaml",
+                           "--json", "-o", out_dir)
+    assert code == 0
+    data = json.loads(out)
+    assert [d["name"] for d in data] == ["ft2-2048", "mpft-16k"]
+    assert all(set(d) >= COST_KEYS for d in data)
+    assert json.loads((out_dir / "cost.json").read_text()) == data
+    png = (out_dir / "cost_per_endpoint.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_cost_is_deterministic(run_cli: Run, tmp_path: Path) -> None:
+    """Two runs write byte-identical files."""
+    for name in ("a", "b"):
+        assert run_cli("cost", TOPOLOGIES / "ft2-2048.yaml", "-o", tmp_path / name)[0] == 0
+    for file in ("cost.json", "cost.txt", "cost_per_endpoint.png"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+
+
+def test_failed_run_writes_nothing(run_cli: Run, tmp_path: Path) -> None:
+    """One bad input: exit 1, an Error line, and no output folder content."""
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli("cost", TOPOLOGIES / "ft2-2048.yaml",
+                             DATA / "bad" / "zero_nodes.yaml", "-o", out_dir)
+    assert code == 1 and out == ""
+    assert err.startswith("Error: ") and "fabric.nodes: must be at least 1, got 0" in err
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+    assert not list(tmp_path.glob(".out.staging.*"))
+
+
+def test_bad_prices_file(run_cli: Run) -> None:
+    """A bad --prices file is reported like any input."""
+    code, _, err = run_cli("cost", TOPOLOGIES / "ft2-2048.yaml", "--prices",
+                           DATA / "bad" / "prices_negative.yaml")
+    assert code == 1
+    assert "prices_negative.yaml: switch_link: must be non-negative, got -5" in err
+
+
+def test_console_script_and_module() -> None:
+    """`python -m mpft_sim` runs the same CLI and exits 1 on a bad file without a traceback."""
+    result = subprocess.run([sys.executable, "-m", "mpft_sim", "validate",
+                             str(DATA / "bad" / "unknown_key.yaml")],
+                            capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "fabric.switch.radx: unknown key (did you mean 'radix'?)" in result.stderr
