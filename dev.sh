@@ -30,7 +30,7 @@ case "${1:-}" in
   test)
     ensure_env "[test]"
     shift
-    "$VENV/bin/ruff" check mpft_sim tests bench
+    "$VENV/bin/ruff" check .
     "$VENV/bin/mypy"
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
