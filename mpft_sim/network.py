@@ -1,0 +1,703 @@
+"""The network as a SimPy resource: fluid max-min sharing, and an analytic model beside it.
+
+Fluid model semantics (:class:`FluidNetwork`)
+---------------------------------------------
+- ``transfer(src, dst, size_bytes)`` (or :meth:`~FluidNetwork.transfer_batch` for many) routes
+  the flows at once (:mod:`mpft_sim.routing`) and returns a SimPy event that succeeds when the
+  last of them completes.
+- From its release, a flow's bytes move at its current rate. Rates are max-min fair over the
+  directed links (progressive filling, :func:`~mpft_sim.sharing.max_min_rates`), and stay
+  constant between events. A flow split over paths puts its share of the rate on each path.
+- Rates are recomputed when flows arrive or finish, once per distinct simulated instant: all
+  arrivals and completions of one instant are handled together, after every other event of
+  that instant.
+- A flow's bytes are served when its last byte leaves at its rate; it *completes* (its event
+  succeeds, its record's ``end_s``) its path latency later. Bandwidth is held from release to
+  served, not during the latency.
+- Zero-byte flows and flows from a GPU to itself hold no bandwidth: they complete their
+  latency after release (zero for a GPU to itself).
+
+How it stays fast
+-----------------
+- Everything is numpy over arrays of flows and links; no Python loop per flow per event.
+- Only what an event can change is re-solved. (1) Connected components: flows that share no
+  link, directly or through other flows, cannot affect each other, so only the components an
+  event touches are re-solved (labels merge as flows arrive and are recomputed when the tables
+  are compacted). (2) Levels: progressive filling is unchanged below the lowest level an event
+  can touch -- the smallest rate among the departing flows and, for arriving flows, the
+  smallest ``capacity / flows`` over their links -- so flows slower than that keep their rates
+  and only the rest of their component is re-solved over the capacity they leave.
+- ``tolerance`` > 0 completes, at each completion event, every flow whose own remaining time
+  is within ``tolerance`` of its elapsed time: nearly simultaneous completions are handled in
+  one re-solve, at a relative error of at most ``tolerance`` on those flows' completion times.
+
+Analytic model (:class:`AnalyticNetwork`)
+-----------------------------------------
+No contention dynamics: the flows of one batch (one phase: a collective, or the flows a replay
+releases at one instant) each take ``max over their links of (the batch's bytes on the link /
+capacity)`` plus their latency. Batches do not see each other. It agrees with the fluid model
+when every flow of a phase is limited by equally loaded links it shares with flows that finish
+together (a uniform permutation or all-to-all on a non-blocking fabric); it cannot show a
+flow speeding up as others finish, nor two phases slowing each other down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+from numpy.typing import NDArray
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from mpft_sim.routing import Router, Routes
+from mpft_sim.sharing import Incidence, Solver, max_min_rates
+from mpft_sim.topology.fabric import Fabric
+
+__all__ = ["AnalyticNetwork", "FlowTable", "FluidNetwork", "LinkTable", "Network", "Timeline"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+# SimPy runs events of one instant by (priority, order scheduled); the network's own events run
+# after everything else of their instant (NORMAL = 1), so all arrivals of an instant are in.
+_LATE = 2
+_SAME_TIME = 1e-9  # completions this close (relative to a flow's elapsed time) are simultaneous
+
+
+def _schedule(env: simpy.Environment, delay: float, callback: Any, priority: int = _LATE,
+              value: Any = None) -> simpy.Event:
+    """An event that succeeds after ``delay`` with the given priority, calling ``callback``."""
+    event = simpy.Event(env)
+    # as simpy.Timeout does: mark it triggered, then put it on the queue ourselves, because
+    # Event.succeed() cannot choose a priority
+    event._ok = True
+    event._value = value
+    if callback is not None:
+        event.callbacks.append(callback)
+    env.schedule(event, priority, delay)  # type: ignore[arg-type]
+    return event
+
+
+class _Grow:
+    """Growable numpy columns sharing one length."""
+
+    def __init__(self, **dtypes: Any) -> None:
+        self.n = 0
+        self._cap = 1024
+        self.cols: dict[str, np.ndarray] = {k: np.zeros(self._cap, dtype=v)
+                                            for k, v in dtypes.items()}
+
+    def extend(self, k: int) -> slice:
+        """Make room for ``k`` more rows; return their slice."""
+        need = self.n + k
+        if need > self._cap:
+            while self._cap < need:
+                self._cap *= 2
+            for name, col in self.cols.items():
+                new = np.zeros(self._cap, dtype=col.dtype)
+                new[:self.n] = col[:self.n]
+                self.cols[name] = new
+        sl = slice(self.n, need)
+        self.n = need
+        return sl
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+    def view(self, name: str) -> np.ndarray:
+        """The used part of a column."""
+        return self.cols[name][:self.n]
+
+
+@dataclass
+class FlowTable:
+    """Every flow a network carried, by flow id.
+
+    ``release_s`` is when it was released (``start_s`` in flows.csv), ``served_s`` when its
+    last byte left, ``end_s = served_s + latency_s`` when it completed. ``tag`` indexes ``tags``.
+    The paths: flow ``f`` has paths ``path_ptr[f]:path_ptr[f + 1]``, each with a share and the
+    link ids ``path_links[path_link_ptr[p]:path_link_ptr[p + 1]]``.
+    """
+
+    src: IntArray
+    dst: IntArray
+    size_bytes: FloatArray
+    release_s: FloatArray
+    served_s: FloatArray
+    end_s: FloatArray
+    latency_s: FloatArray
+    tag: IntArray
+    tags: list[str]
+    path_ptr: IntArray
+    path_share: FloatArray
+    path_link_ptr: IntArray
+    path_links: IntArray
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def paths_text(self, f: int) -> str:
+        """Flow ``f``'s links as flows.csv writes them: ``id id ...`` or ``share:ids|...``."""
+        first, last = self.path_ptr[f], self.path_ptr[f + 1]
+        parts = []
+        for p in range(first, last):
+            ids = " ".join(map(str, self.path_links[self.path_link_ptr[p]:
+                                                    self.path_link_ptr[p + 1]]))
+            parts.append(ids if last - first == 1 else f"{self.path_share[p]:.6g}:{ids}")
+        return "|".join(parts)
+
+    def link_bytes(self, n_links: int) -> FloatArray:
+        """Bytes each link carried: every flow's size times its share on the link."""
+        per_path = np.diff(self.path_link_ptr)
+        path_flow = np.repeat(np.arange(len(self)), np.diff(self.path_ptr))
+        weight = np.repeat(self.size_bytes[path_flow] * self.path_share, per_path)
+        return np.bincount(self.path_links, weight, minlength=n_links).astype(np.float64)
+
+
+@dataclass
+class LinkTable:
+    """Per directed link: time with traffic, time full, peak utilisation."""
+
+    busy_s: FloatArray
+    saturated_s: FloatArray
+    peak_util: FloatArray
+
+
+@dataclass
+class Timeline:
+    """Load over time of each group of links (a plane and tier), piecewise constant.
+
+    ``load_Bps[i]`` holds from ``time_s[i]`` to ``time_s[i + 1]``; ``capacity_Bps`` is each
+    group's total capacity; ``groups[g]`` names group ``g`` as ``(plane, tier)``.
+    """
+
+    time_s: FloatArray
+    load_Bps: NDArray[np.float32]
+    capacity_Bps: FloatArray
+    groups: list[tuple[int, int]]
+
+
+class Network:
+    """What fluid and analytic models share: flow records, routes, groups of flows.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    fabric : Fabric
+    router : Router
+    """
+
+    def __init__(self, env: simpy.Environment, fabric: Fabric, router: Router | None) -> None:
+        self.env = env
+        self.fabric = fabric
+        self.router = router
+        self.adaptive = router is not None and router.policy == "adaptive"
+        self.flows = _Grow(src=np.int64, dst=np.int64, size=np.float64, release=np.float64,
+                           served=np.float64, end=np.float64, latency=np.float64, tag=np.int64,
+                           group=np.int64)
+        self._paths: list[tuple[IntArray, FloatArray, IntArray, IntArray]] = []
+        self.tags: list[str] = []
+        self._tag_ids: dict[str, int] = {}
+        self.groups = _Grow(remaining=np.int64, max_end=np.float64)
+        self._group_events: dict[int, simpy.Event] = {}
+        self.link_flows = np.zeros(fabric.n_links)  # flows (fractions) on each link now
+
+    def tag_id(self, tag: str) -> int:
+        """The integer code of a tag string."""
+        code = self._tag_ids.get(tag)
+        if code is None:
+            code = len(self.tags)
+            self._tag_ids[tag] = code
+            self.tags.append(tag)
+        return code
+
+    def transfer(self, src: int, dst: int, size_bytes: float, tag: str = "") -> simpy.Event:
+        """One transfer from GPU ``src`` to GPU ``dst`` (global ranks); see transfer_batch."""
+        return self.transfer_batch(np.array([src]), np.array([dst]), np.array([size_bytes]),
+                                   tag)
+
+    def transfer_batch(self, src: IntArray, dst: IntArray, size_bytes: FloatArray,
+                       tag: str | Sequence[str] = "") -> simpy.Event:
+        """Release flows ``src[i] -> dst[i]`` (global GPU ranks) of ``size_bytes[i]`` now.
+
+        Returns
+        -------
+        simpy.Event
+            Succeeds when the last of them completes; its value is that time.
+
+        Raises
+        ------
+        RoutingError
+            If a flow has no path (nothing is released then).
+        """
+        if self.router is None:
+            raise TypeError("this network has no router: use transfer_routes()")
+        src = np.asarray(src, dtype=np.int64)
+        dst = np.asarray(dst, dtype=np.int64)
+        first = self.flows.n
+        names = None if isinstance(tag, str) else list(tag)
+        scratch = self.link_flows.copy() if self.adaptive else None
+        routes = self.router.route(src, dst, np.arange(first, first + len(src)),
+                                   link_flows=scratch, names=names)
+        return self.transfer_routes(routes, size_bytes, src, dst, tag)
+
+    def transfer_routes(self, routes: Routes, size_bytes: FloatArray, src: IntArray,
+                        dst: IntArray, tag: str | Sequence[str] = "") -> simpy.Event:
+        """Release flows along given routes now (what :meth:`transfer_batch` does after
+        routing); ``src`` and ``dst`` are only recorded."""
+        size = np.asarray(size_bytes, dtype=np.float64)
+        n = len(size)
+        first = self.flows.n
+        ids = np.arange(first, first + n)
+        if isinstance(tag, str):
+            tag_codes = np.full(n, self.tag_id(tag), dtype=np.int64)
+        else:
+            tag_codes = np.array([self.tag_id(t) for t in tag], dtype=np.int64)
+        group = self._new_group(n)
+        sl = self.flows.extend(n)
+        f = self.flows
+        f["src"][sl], f["dst"][sl], f["size"][sl] = src, dst, size
+        f["release"][sl] = self.env.now
+        f["served"][sl] = np.nan
+        f["end"][sl] = np.nan
+        f["latency"][sl] = routes.latency_s
+        f["tag"][sl] = tag_codes
+        f["group"][sl] = group
+        self._store_paths(first, n, routes)
+        event = self._group_events[group]  # _start may complete (and drop) the group at once
+        self._start(ids, routes, size)
+        return event
+
+    def _new_group(self, n: int) -> int:
+        sl = self.groups.extend(1)
+        g = sl.start
+        self.groups["remaining"][g] = n
+        self.groups["max_end"][g] = self.env.now
+        self._group_events[g] = simpy.Event(self.env)
+        return g
+
+    def _store_paths(self, first: int, n: int, routes: Routes) -> None:
+        order = np.argsort(routes.path_flow, kind="stable")
+        valid = routes.path_links[order] >= 0
+        links = routes.path_links[order][valid]
+        per_path = valid.sum(axis=1)
+        flow_of_path = routes.path_flow[order] + first
+        self._paths.append((flow_of_path, routes.path_share[order], per_path, links))
+
+    def _start(self, ids: IntArray, routes: Routes, size: FloatArray) -> None:
+        raise NotImplementedError
+
+    def _complete(self, ids: IntArray, served: FloatArray | float) -> None:
+        """Record flows as served at ``served``; fire the events of groups now complete."""
+        f = self.flows
+        f["served"][ids] = served
+        end = f["served"][ids] + f["latency"][ids]
+        f["end"][ids] = end
+        groups = f["group"][ids]
+        np.subtract.at(self.groups["remaining"], groups, 1)
+        np.maximum.at(self.groups["max_end"], groups, end)
+        done = np.unique(groups[self.groups["remaining"][groups] == 0])
+        now = self.env.now
+        for g in done.tolist():
+            event = self._group_events.pop(g)
+            at = float(self.groups["max_end"][g])
+            _schedule(self.env, max(0.0, at - now), lambda _e, ev=event, t=at: ev.succeed(t),
+                      priority=1)
+
+    @property
+    def pending_groups(self) -> int:
+        """Transfers released and not yet complete."""
+        return len(self._group_events)
+
+    def flow_table(self) -> FlowTable:
+        """All flows so far, with their paths."""
+        f = self.flows
+        n = f.n
+        if self._paths:
+            pf = np.concatenate([p[0] for p in self._paths])
+            share = np.concatenate([p[1] for p in self._paths])
+            per_path = np.concatenate([p[2] for p in self._paths])
+            links = np.concatenate([p[3] for p in self._paths])
+        else:
+            pf, share = np.zeros(0, np.int64), np.zeros(0)
+            per_path, links = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        # batches are stored in id order and paths sorted by flow within a batch
+        path_ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pf, minlength=n), out=path_ptr[1:])
+        link_ptr = np.zeros(len(per_path) + 1, dtype=np.int64)
+        np.cumsum(per_path, out=link_ptr[1:])
+        return FlowTable(
+            src=f.view("src").copy(), dst=f.view("dst").copy(), size_bytes=f.view("size").copy(),
+            release_s=f.view("release").copy(), served_s=f.view("served").copy(),
+            end_s=f.view("end").copy(), latency_s=f.view("latency").copy(),
+            tag=f.view("tag").copy(), tags=list(self.tags), path_ptr=path_ptr,
+            path_share=share, path_link_ptr=link_ptr, path_links=links.astype(np.int64))
+
+    def link_table(self, until: float) -> LinkTable:
+        """Per-link statistics up to time ``until``."""
+        raise NotImplementedError
+
+    def timeline(self) -> Timeline:
+        """Load over time per plane and tier."""
+        raise NotImplementedError
+
+
+def _link_groups(fabric: Fabric) -> tuple[IntArray, list[tuple[int, int]], FloatArray]:
+    """Group id per link by (plane, tier); the groups; their capacities."""
+    key = (fabric.link_plane.astype(np.int64) + 1) * 8 + fabric.link_tier
+    uniq, inv = np.unique(key, return_inverse=True)
+    groups = [(int(k // 8) - 1, int(k % 8)) for k in uniq]
+    cap = np.bincount(inv, fabric.capacity_Bps, minlength=len(uniq))
+    return inv.astype(np.int64), groups, cap.astype(np.float64)
+
+
+class FluidNetwork(Network):
+    """Max-min fair fluid sharing of the fabric's links (see the module docstring).
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    fabric : Fabric
+    router : Router
+    solver : callable, optional
+        ``solver(incidence, capacity) -> rates``; default :func:`max_min_rates`.
+    tolerance : float
+        Relative time quantum for batching nearly simultaneous completions; 0 is exact.
+    """
+
+    def __init__(self, env: simpy.Environment, fabric: Fabric, router: Router | None,
+                 solver: Solver = max_min_rates, tolerance: float = 0.0) -> None:
+        super().__init__(env, fabric, router)
+        if tolerance < 0:
+            raise ValueError(f"tolerance must be non-negative, got {tolerance}")
+        self.solver = solver
+        self.tolerance = max(float(tolerance), _SAME_TIME)
+        n_links = fabric.n_links
+        self.cap = fabric.capacity_Bps
+        self.load = np.zeros(n_links)
+        self.since = np.zeros(n_links)
+        self.busy = np.zeros(n_links)
+        self.saturated = np.zeros(n_links)
+        self.peak = np.zeros(n_links)
+        self.label = np.full(n_links, -1, dtype=np.int64)
+        self.group_of_link, self.link_groups, self.group_cap = _link_groups(fabric)
+        self.group_load = np.zeros(len(self.link_groups))
+        self._times: list[float] = []
+        self._loads: list[NDArray[np.float32]] = []
+        # one row per flow being served ("slot"); its links are z_link[z0:z1]
+        self.slots = _Grow(flow=np.int64, rem=np.float64, t0=np.float64, rate=np.float64,
+                           fin=np.float64, start=np.float64, label=np.int64, z0=np.int64,
+                           z1=np.int64, active=np.bool_, new=np.bool_)
+        self.z = _Grow(link=np.int64, frac=np.float64)
+        self.parent = np.zeros(0, dtype=np.int64)  # component labels, kept fully compressed
+        self._active = 0
+        self._pending = False
+        self._wake_at = np.inf
+        self._gen = 0
+        self.solves = 0
+        self.solved_flows = 0
+        self._scratch = np.full(n_links, -1, dtype=np.int64)
+
+    # -- arrivals ----------------------------------------------------------------------------
+
+    def _start(self, ids: IntArray, routes: Routes, size: FloatArray) -> None:
+        flow_i, link, frac = routes.incidence()
+        per_flow = np.bincount(flow_i, minlength=len(ids))
+        idle = (per_flow == 0) | (size <= 0)
+        if idle.any():
+            self._complete(ids[idle], self.env.now)
+        busy = np.flatnonzero(~idle)
+        if busy.size == 0:
+            return
+        keep = ~idle[flow_i]
+        flow_i, link, frac = flow_i[keep], link[keep], frac[keep]
+        order = np.argsort(flow_i, kind="stable")
+        flow_i, link, frac = flow_i[order], link[order], frac[order]
+        zsl = self.z.extend(len(link))
+        self.z["link"][zsl] = link
+        self.z["frac"][zsl] = frac
+        counts = per_flow[busy]
+        z1 = zsl.start + np.cumsum(counts)
+        ssl = self.slots.extend(busy.size)
+        s = self.slots
+        s["flow"][ssl] = ids[busy]
+        s["rem"][ssl] = size[busy]
+        s["t0"][ssl] = self.env.now
+        s["rate"][ssl] = 0.0
+        s["fin"][ssl] = np.inf
+        s["start"][ssl] = self.env.now
+        s["z0"][ssl] = z1 - counts
+        s["z1"][ssl] = z1
+        s["active"][ssl] = True
+        s["new"][ssl] = True
+        self._active += busy.size
+        np.add.at(self.link_flows, link, frac)
+        s["label"][ssl] = self._merge_components(np.repeat(np.arange(busy.size), counts), link,
+                                                 busy.size)
+        if not self._pending:
+            self._pending = True
+            self._arm(self.env.now)
+
+    def _merge_components(self, flow_i: IntArray, link: IntArray, n: int) -> IntArray:
+        """Label the new flows' components, merging the existing ones they touch."""
+        ul, linv = np.unique(link, return_inverse=True)
+        graph = coo_matrix((np.ones(len(link)), (flow_i, n + linv)), shape=(n + len(ul),) * 2)
+        n_comp, comp = connected_components(graph, directed=False)
+        old = self.label[ul]
+        has_old = old >= 0
+        old_roots = self.parent[old[has_old]]
+        uniq_old, old_inv = np.unique(old_roots, return_inverse=True)
+        # second pass: new components that touch the same old component merge too
+        pair = coo_matrix((np.ones(len(old_inv)), (comp[n + np.flatnonzero(has_old)],
+                                                   n_comp + old_inv)),
+                          shape=(n_comp + len(uniq_old),) * 2)
+        n_final, final = connected_components(pair, directed=False)
+        base = len(self.parent)
+        self.parent = np.concatenate([self.parent, base + np.arange(n_final)])
+        if uniq_old.size:
+            self.parent[uniq_old] = base + final[n_comp:]
+            self.parent = self.parent[self.parent]  # roots moved: one jump re-compresses
+        labels = base + final[comp]
+        self.label[ul] = labels[n:]
+        return labels[:n]
+
+    # -- the event loop ----------------------------------------------------------------------
+
+    def _arm(self, at: float) -> None:
+        # a wake-up already due no later serves: the network's events run after all others
+        # of their instant, so it also sees arrivals made at that instant
+        if at >= self._wake_at:
+            return
+        self._gen += 1
+        self._wake_at = at
+        gen = self._gen
+        _schedule(self.env, max(0.0, at - self.env.now), lambda _e: self._tick(gen))
+
+    def _tick(self, gen: int) -> None:
+        if gen != self._gen:
+            return  # superseded by an earlier wake-up
+        now = self.env.now
+        self._wake_at = np.inf
+        self._pending = False
+        s = self.slots
+        n = s.n
+        active = s.view("active")
+        fin = s.view("fin")
+        start = s.view("start")
+        finite = active & np.isfinite(fin)
+        due = np.flatnonzero(finite & (fin - now <= self.tolerance * np.maximum(fin - start,
+                                                                                0.0)))
+        new = np.flatnonzero(s.view("new"))
+        level = np.inf
+        labels = []
+        if due.size:
+            level = float(s["rate"][due].min())
+            labels.append(s["label"][due])
+            self._depart(due, now)
+        if new.size:
+            s["new"][new] = False
+            zl = self._gather(new)[1]
+            with np.errstate(divide="ignore"):
+                level = min(level, float((self.cap[zl] / self.link_flows[zl]).min()))
+            labels.append(s["label"][new])
+        if labels:
+            self._resolve(np.concatenate(labels), level, now)
+        self._log(now)
+        if self._active and (n - self._active) > max(4096, 2 * self._active):
+            self._compact()
+        if self._active:
+            self._arm(float(s.view("fin").min()))
+
+    def _gather(self, slots: IntArray) -> tuple[IntArray, IntArray, FloatArray]:
+        """(slot position within ``slots``, link, frac) of the slots' links."""
+        z0 = self.slots["z0"][slots]
+        counts = self.slots["z1"][slots] - z0
+        total = int(counts.sum())
+        pos = np.repeat(np.arange(len(slots)), counts)
+        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        idx = np.repeat(z0, counts) + offsets
+        return pos, self.z["link"][idx], self.z["frac"][idx]
+
+    def _depart(self, due: IntArray, now: float) -> None:
+        s = self.slots
+        pos, link, frac = self._gather(due)
+        rate = s["rate"][due]
+        ul, li = self._unique_links(link)
+        self._add_load(ul, np.bincount(li, -rate[pos] * frac, minlength=len(ul)).astype(
+            np.float64), now)
+        np.subtract.at(self.link_flows, link, frac)
+        s["active"][due] = False
+        s["fin"][due] = np.inf
+        s["rate"][due] = 0.0
+        self._active -= due.size
+        self._complete(s["flow"][due], now)
+
+    def _resolve(self, touched_labels: IntArray, level: float, now: float) -> None:
+        s = self.slots
+        n = s.n
+        mark = np.zeros(len(self.parent), dtype=bool)
+        mark[self.parent[touched_labels]] = True
+        rate = s.view("rate")
+        chosen = s.view("active") & mark[self.parent[s.view("label")]]
+        # below the lowest level the event can reach, the filling is unchanged (module doc)
+        chosen &= rate >= level * (1 - 1e-9)
+        chosen[:n] |= s.view("active") & (rate == 0)
+        slots = np.flatnonzero(chosen)
+        if slots.size == 0:
+            return
+        pos, link, frac = self._gather(slots)
+        old = rate[slots]
+        ul, li = self._unique_links(link)
+        old_load = np.bincount(li, old[pos] * frac, minlength=len(ul))
+        residual = np.maximum(self.cap[ul] - self.load[ul] + old_load, 0.0)
+        new = self.solver(Incidence(li, pos, frac, len(ul), len(slots)), residual)
+        self.solves += 1
+        self.solved_flows += len(slots)
+        t0 = s["t0"][slots]
+        rem = np.maximum(s["rem"][slots] - old * (now - t0), 0.0)
+        s["rem"][slots] = rem
+        s["t0"][slots] = now
+        s["rate"][slots] = new
+        with np.errstate(divide="ignore"):
+            s["fin"][slots] = np.where(new > 0, now + rem / new, np.inf)
+        delta = np.bincount(li, (new[pos] - old[pos]) * frac, minlength=len(ul)).astype(
+            np.float64)
+        self._add_load(ul, delta, now)
+
+    def _unique_links(self, link: IntArray) -> tuple[IntArray, IntArray]:
+        """The distinct links, and each entry's position among them, without sorting."""
+        sc = self._scratch
+        sc[link] = np.arange(len(link))  # last writer wins: one representative per link
+        ul = link[sc[link] == np.arange(len(link))]
+        sc[ul] = np.arange(len(ul))
+        li = sc[link]
+        sc[ul] = -1
+        return ul, li
+
+    def _add_load(self, link: IntArray, delta: FloatArray, now: float) -> None:
+        """Change the loads of distinct links, closing each one's accounting interval."""
+        if link.size == 0:
+            return
+        load = self.load[link]
+        cap = self.cap[link]
+        dt = now - self.since[link]
+        self.busy[link] += dt * (load > 1e-9 * cap)
+        self.saturated[link] += dt * (load >= cap * (1 - 1e-9))
+        self.since[link] = now
+        load = load + delta
+        self.load[link] = load
+        self.peak[link] = np.maximum(self.peak[link], load / cap)
+        self.group_load += np.bincount(self.group_of_link[link], delta,
+                                       minlength=len(self.group_load))
+
+    def _log(self, now: float) -> None:
+        loads = self.group_load.astype(np.float32)
+        if self._times and self._times[-1] == now:
+            self._loads[-1] = loads
+        else:
+            self._times.append(now)
+            self._loads.append(loads)
+
+    def _compact(self) -> None:
+        """Drop finished slots, renumber links, recompute loads and components exactly."""
+        s = self.slots
+        keep = np.flatnonzero(s.view("active"))
+        pos, link, frac = self._gather(keep)
+        counts = np.bincount(pos, minlength=len(keep))
+        for col in s.cols.values():
+            col[:len(keep)] = col[keep]
+        s.n = len(keep)
+        z1 = np.cumsum(counts)
+        s["z0"][:len(keep)] = z1 - counts
+        s["z1"][:len(keep)] = z1
+        self.z.n = 0
+        zsl = self.z.extend(len(link))
+        self.z["link"][zsl] = link
+        self.z["frac"][zsl] = frac
+        # exact loads, free of accumulated rounding
+        n_links = len(self.cap)
+        self.load = np.bincount(link, s["rate"][pos] * frac, minlength=n_links).astype(float)
+        self.link_flows = np.bincount(link, frac, minlength=n_links).astype(float)
+        self.group_load = np.bincount(self.group_of_link, self.load,
+                                      minlength=len(self.link_groups)).astype(float)
+        # fresh components: finished flows no longer join anything
+        ul, linv = np.unique(link, return_inverse=True)
+        n = len(keep)
+        graph = coo_matrix((np.ones(len(link)), (pos, n + linv)), shape=(n + len(ul),) * 2)
+        n_comp, comp = connected_components(graph, directed=False)
+        self.parent = np.arange(n_comp)
+        self.label[:] = -1
+        self.label[ul] = comp[n:]
+        s["label"][:n] = comp[:n]
+
+    # -- results -----------------------------------------------------------------------------
+
+    def link_table(self, until: float) -> LinkTable:
+        """Per-link busy and saturated time, and peak utilisation, up to ``until``."""
+        dt = until - self.since
+        busy = self.busy + dt * (self.load > 1e-9 * self.cap)
+        sat = self.saturated + dt * (self.load >= self.cap * (1 - 1e-9))
+        return LinkTable(busy_s=busy, saturated_s=sat, peak_util=np.minimum(self.peak, 1.0))
+
+    def timeline(self) -> Timeline:
+        """Load per (plane, tier) group of links after each event."""
+        loads = (np.stack(self._loads) if self._loads
+                 else np.zeros((0, len(self.link_groups)), np.float32))
+        return Timeline(np.array(self._times), loads, self.group_cap, self.link_groups)
+
+
+class AnalyticNetwork(Network):
+    """Each batch of flows takes its busiest link's bytes over capacity, plus latency.
+
+    No contention dynamics and no interaction between batches (see the module docstring).
+    """
+
+    def __init__(self, env: simpy.Environment, fabric: Fabric, router: Router | None) -> None:
+        super().__init__(env, fabric, router)
+        n_links = fabric.n_links
+        self.busy = np.zeros(n_links)
+        self.peak = np.zeros(n_links)
+        self.group_of_link, self.link_groups, self.group_cap = _link_groups(fabric)
+        self._events: list[tuple[float, float, IntArray, FloatArray]] = []
+
+    def _start(self, ids: IntArray, routes: Routes, size: FloatArray) -> None:
+        flow_i, link, frac = routes.incidence()
+        bytes_on = np.bincount(link, size[flow_i] * frac, minlength=self.fabric.n_links)
+        touched = np.flatnonzero(bytes_on)
+        busy_for = bytes_on[touched] / self.fabric.capacity_Bps[touched]
+        self.busy[touched] += busy_for
+        self.peak[touched] = 1.0
+        per_entry = bytes_on[link] / self.fabric.capacity_Bps[link]
+        duration = np.zeros(len(ids))
+        np.maximum.at(duration, flow_i, per_entry)
+        duration[size <= 0] = 0.0
+        now = self.env.now
+        self._events.append((now, float(duration.max(initial=0.0)), touched, busy_for))
+        self._complete(ids, now + duration)
+
+    def link_table(self, until: float) -> LinkTable:
+        """Busy time is each phase's bytes over capacity; a used link peaks at 1."""
+        return LinkTable(busy_s=self.busy.copy(), saturated_s=self.busy.copy(),
+                         peak_util=self.peak.copy())
+
+    def timeline(self) -> Timeline:
+        """Each link runs at full rate for its busy time from the phase's start."""
+        if not self._events:
+            return Timeline(np.zeros(0), np.zeros((0, len(self.link_groups)), np.float32),
+                            self.group_cap, self.link_groups)
+        starts = np.concatenate([np.full(len(e[2]), e[0]) for e in self._events])
+        links = np.concatenate([e[2] for e in self._events])
+        ends = starts + np.concatenate([e[3] for e in self._events])
+        times = np.unique(np.concatenate([starts, ends]))
+        # a link adds its capacity to its group from its phase's start to start + busy time
+        diff = np.zeros((len(times) + 1, len(self.link_groups)))
+        group = self.group_of_link[links]
+        cap = self.fabric.capacity_Bps[links]
+        np.add.at(diff, (np.searchsorted(times, starts), group), cap)
+        np.add.at(diff, (np.searchsorted(times, ends), group), -cap)
+        loads = np.cumsum(diff, axis=0)[:len(times)]
+        return Timeline(times, loads.astype(np.float32), self.group_cap, self.link_groups)

@@ -1,0 +1,182 @@
+"""What a simulation produced: records per flow and per link, summaries, CSV/JSON writers."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mpft_sim.network import FlowTable, LinkTable, Timeline
+from mpft_sim.topology.fabric import TIER_NAMES, Fabric, LinkKind
+
+__all__ = ["Result", "write_flows_csv", "write_links_csv"]
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass
+class Result:
+    """The outcome of one simulation.
+
+    Attributes
+    ----------
+    fabric : Fabric
+        The network that ran (failures applied).
+    flows : FlowTable
+        One record per flow.
+    links : LinkTable
+        Busy time, saturated time and peak utilisation per directed link.
+    timeline : Timeline
+        Load per plane and tier over time.
+    link_bytes : ndarray
+        Bytes each directed link carried.
+    makespan_s : float
+        When the last flow completed.
+    inputs : dict
+        What ran: files, model, seed, routing, tolerance.
+    stats : dict
+        Engine counters (re-solves, flows re-solved).
+    """
+
+    fabric: Fabric
+    flows: FlowTable
+    links: LinkTable
+    timeline: Timeline
+    link_bytes: FloatArray
+    makespan_s: float
+    inputs: dict[str, Any]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fct_s(self) -> FloatArray:
+        """Completion time of each flow: end minus release."""
+        return self.flows.end_s - self.flows.release_s
+
+    def ideal_fct_s(self) -> FloatArray:
+        """Each flow's completion time on an otherwise idle network: its latency plus its
+        size at the rate it would get alone (the tightest of its links for its share)."""
+        fl = self.flows
+        n = len(fl)
+        per_path = np.diff(fl.path_link_ptr)
+        path_flow = np.repeat(np.arange(n), np.diff(fl.path_ptr))
+        entry_flow = np.repeat(path_flow, per_path)
+        entry_share = np.repeat(fl.path_share, per_path)
+        # a link shared by several paths of one flow carries the sum of their shares
+        key = entry_flow * self.fabric.n_links + fl.path_links
+        uniq, inv = np.unique(key, return_inverse=True)
+        share = np.bincount(inv, entry_share)
+        u_flow, u_link = np.divmod(uniq, self.fabric.n_links)
+        alone = np.full(n, np.inf)
+        np.minimum.at(alone, u_flow, self.fabric.capacity_Bps[u_link] / share)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            serve = np.where(np.isfinite(alone), fl.size_bytes / alone, 0.0)
+        return serve + fl.latency_s
+
+    def utilisation(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Mean and peak utilisation of the switched links, by plane and by tier.
+
+        Mean: bytes carried over (capacity x makespan), over all links of the group; peak: the
+        highest any link of the group reached.
+        """
+        fab = self.fabric
+        span = max(self.makespan_s, 1e-300)
+        out: dict[str, dict[str, dict[str, float]]] = {"by_plane": {}, "by_tier": {}}
+        switched = fab.link_kind >= LinkKind.ENDPOINT
+        for label, groups in (("by_plane", fab.link_plane), ("by_tier", fab.link_tier)):
+            for g in np.unique(groups[switched]):
+                m = switched & (groups == g)
+                name = str(int(g)) if label == "by_plane" else TIER_NAMES[int(g)]
+                out[label][name] = {
+                    "mean": float(self.link_bytes[m].sum() / (fab.capacity_Bps[m].sum() * span)),
+                    "peak": float(self.links.peak_util[m].max()),
+                    "bytes": float(self.link_bytes[m].sum()),
+                }
+        node = fab.link_tier == 0
+        out["by_tier"]["node"] = {
+            "mean": float(self.link_bytes[node].sum() / (fab.capacity_Bps[node].sum() * span)),
+            "peak": float(self.links.peak_util[node].max()) if node.any() else 0.0,
+            "bytes": float(self.link_bytes[node].sum()),
+        }
+        return out
+
+    def hottest_links(self, count: int = 10) -> list[dict[str, Any]]:
+        """The links that spent longest saturated, then carried the most bytes."""
+        fab = self.fabric
+        order = np.lexsort((-self.link_bytes, -self.links.saturated_s))[:count]
+        span = max(self.makespan_s, 1e-300)
+        return [{
+            "id": int(i),
+            "link": f"{fab.node_name(fab.link_src[i])} -> {fab.node_name(fab.link_dst[i])}",
+            "tier": TIER_NAMES[int(fab.link_tier[i])],
+            "plane": int(fab.link_plane[i]),
+            "saturated_s": float(self.links.saturated_s[i]),
+            "mean_util": float(self.link_bytes[i] / (fab.capacity_Bps[i] * span)),
+            "bytes": float(self.link_bytes[i]),
+        } for i in order if self.link_bytes[i] > 0]
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers, as plain data for summary.json."""
+        fct = self.fct_s
+        ideal = self.ideal_fct_s()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slowdown = np.where(ideal > 0, fct / ideal, 1.0)
+
+        def pct(x: FloatArray) -> dict[str, float]:
+            if len(x) == 0:
+                return {"p50": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
+            return {"p50": float(np.percentile(x, 50)), "p99": float(np.percentile(x, 99)),
+                    "max": float(x.max()), "mean": float(x.mean())}
+
+        return {
+            "inputs": self.inputs,
+            "makespan_s": self.makespan_s,
+            "flows": len(self.flows),
+            "bytes": float(self.flows.size_bytes.sum()),
+            "fct_s": pct(fct),
+            "slowdown": pct(slowdown),
+            "utilisation": self.utilisation(),
+            "hottest_links": self.hottest_links(),
+            "engine": self.stats,
+        }
+
+
+def _fmt(x: float) -> str:
+    return repr(float(x))
+
+
+def write_flows_csv(result: Result, path: str | Path) -> None:
+    """flows.csv: ``id, src, dst, size_bytes, start_s, end_s, latency_s, links, tag``."""
+    fl, fab = result.flows, result.fabric
+    names = fab.node_names[:fab.n_gpus]
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle, lineterminator="\n")
+        out.writerow(["id", "src", "dst", "size_bytes", "start_s", "end_s", "latency_s",
+                      "links", "tag"])
+        for f in range(len(fl)):
+            out.writerow([f, names[fl.src[f]], names[fl.dst[f]], _fmt(fl.size_bytes[f]),
+                          _fmt(fl.release_s[f]), _fmt(fl.end_s[f]), _fmt(fl.latency_s[f]),
+                          fl.paths_text(f), fl.tags[fl.tag[f]]])
+
+
+def write_links_csv(result: Result, path: str | Path) -> None:
+    """links.csv: one row per directed link with its load statistics."""
+    fab, lk = result.fabric, result.links
+    span = max(result.makespan_s, 1e-300)
+    kinds = [k.name.lower() for k in LinkKind]
+    names = fab.node_names
+    mean = result.link_bytes / (fab.capacity_Bps * span)
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle, lineterminator="\n")
+        out.writerow(["id", "src", "dst", "kind", "plane", "tier", "capacity_Bps", "latency_s",
+                      "bytes", "busy_s", "mean_util", "peak_util", "saturated_s", "alive"])
+        for i in range(fab.n_links):
+            out.writerow([i, names[fab.link_src[i]], names[fab.link_dst[i]],
+                          kinds[fab.link_kind[i]], int(fab.link_plane[i]),
+                          TIER_NAMES[int(fab.link_tier[i])], _fmt(fab.capacity_Bps[i]),
+                          _fmt(fab.latency_s[i]), _fmt(result.link_bytes[i]),
+                          _fmt(lk.busy_s[i]), _fmt(mean[i]), _fmt(lk.peak_util[i]),
+                          _fmt(lk.saturated_s[i]), int(fab.link_alive[i])])

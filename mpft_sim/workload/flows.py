@@ -1,0 +1,114 @@
+"""Flow-list replay: read ``src,dst,size,start[,tag]`` rows from a CSV file."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mpft_sim.errors import SpecError
+from mpft_sim.topology.fabric import Fabric, NodeKind, parse_node_name
+from mpft_sim.units import UnitError, parse_quantity
+
+__all__ = ["FlowList", "read_flow_csv"]
+
+COLUMNS = ("src", "dst", "size", "start")
+
+
+@dataclass(frozen=True)
+class FlowList:
+    """Flows to replay: GPU ranks, bytes, release times (s), a tag each."""
+
+    src: NDArray[np.int64]
+    dst: NDArray[np.int64]
+    size_bytes: NDArray[np.float64]
+    start_s: NDArray[np.float64]
+    tag: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+
+def _endpoint(text: str, fabric: Fabric) -> int:
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        rank = int(text)
+        if not 0 <= rank < fabric.n_gpus:
+            raise ValueError(f"no GPU rank {rank}: the fabric has {fabric.n_gpus}")
+        return rank
+    node = parse_node_name(text)
+    if node.kind != NodeKind.GPU:
+        raise ValueError("an endpoint must be a GPU such as 'n12/gpu3' or a global rank")
+    return fabric.node_index(node)
+
+
+def _number(text: str, kind: str) -> float:
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        return parse_quantity(text, kind)  # type: ignore[arg-type]
+
+
+def read_flow_csv(path: str | Path, fabric: Fabric) -> FlowList:
+    """Read a flow list; endpoints are ``n<node>/gpu<local>`` or global GPU ranks.
+
+    ``size`` is bytes (a plain number, or with a unit such as ``1MiB``); ``start`` is seconds
+    (a plain number, or with a unit such as ``10us``); ``tag`` is optional text.
+
+    Raises
+    ------
+    SpecError
+        Naming the file and the row (header = row 1) of the first bad value.
+    """
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("file not found", file=name) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read file ({exc})", file=name) from None
+    try:
+        reader = csv.reader(text.splitlines())
+        header = [h.strip() for h in next(reader, [])]
+        if tuple(header[:4]) != COLUMNS or header[4:] not in ([], ["tag"]):
+            raise SpecError("the header must be src,dst,size,start or src,dst,size,start,tag",
+                            ("row 1",), ",".join(header))
+        has_tag = len(header) == 5
+        src: list[int] = []
+        dst: list[int] = []
+        size: list[float] = []
+        start: list[float] = []
+        tags: list[str] = []
+        for row_no, row in enumerate(reader, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            key = (f"row {row_no}",)
+            if len(row) != len(header):
+                raise SpecError(f"expected {len(header)} columns ({','.join(header)})", key,
+                                ",".join(row))
+            for col, ends in (("src", src), ("dst", dst)):
+                try:
+                    ends.append(_endpoint(row[header.index(col)], fabric))
+                except ValueError as exc:
+                    raise SpecError(f"{col}: {exc}", key, row[header.index(col)]) from None
+            for col, kind, out in (("size", "size", size), ("start", "time", start)):
+                cell = row[header.index(col)]
+                try:
+                    value = _number(cell, kind)
+                except (ValueError, UnitError) as exc:
+                    raise SpecError(f"{col}: {exc}", key, cell) from None
+                if not np.isfinite(value) or value < 0:
+                    raise SpecError(f"{col}: must be a non-negative number", key, cell)
+                out.append(value)
+            tags.append(row[4].strip() if has_tag else "")
+    except SpecError as exc:
+        raise exc.within(name) from None
+    if not src:
+        raise SpecError("no flows in the file", file=name)
+    return FlowList(np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64),
+                    np.array(size, dtype=np.float64), np.array(start, dtype=np.float64),
+                    tuple(tags))
