@@ -53,6 +53,13 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from mpft_sim._kernels import (
+    due_slots,
+    gather_links,
+    residual_capacity,
+    select_slots,
+    settle,
+)
 from mpft_sim.routing import Router, Routes
 from mpft_sim.sharing import Incidence, Solver, max_min_rates
 from mpft_sim.topology.fabric import Fabric
@@ -485,12 +492,7 @@ class FluidNetwork(Network):
         self._pending = False
         s = self.slots
         n = s.n
-        active = s.view("active")
-        fin = s.view("fin")
-        start = s.view("start")
-        finite = active & np.isfinite(fin)
-        due = np.flatnonzero(finite & (fin - now <= self.tolerance * np.maximum(fin - start,
-                                                                                0.0)))
+        due = due_slots(n, s["active"], s["fin"], s["start"], now, self.tolerance)
         new = np.flatnonzero(s.view("new"))
         level = np.inf
         labels = []
@@ -500,7 +502,7 @@ class FluidNetwork(Network):
             self._depart(due, now)
         if new.size:
             s["new"][new] = False
-            zl = self._gather(new)[1]
+            zl = self._gather(new)[3]
             with np.errstate(divide="ignore"):
                 level = min(level, float((self.cap[zl] / self.link_flows[zl]).min()))
             labels.append(s["label"][new])
@@ -512,24 +514,19 @@ class FluidNetwork(Network):
         if self._active:
             self._arm(float(s.view("fin").min()))
 
-    def _gather(self, slots: IntArray) -> tuple[IntArray, IntArray, FloatArray]:
-        """(slot position within ``slots``, link, frac) of the slots' links."""
-        z0 = self.slots["z0"][slots]
-        counts = self.slots["z1"][slots] - z0
-        total = int(counts.sum())
-        pos = np.repeat(np.arange(len(slots)), counts)
-        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-        idx = np.repeat(z0, counts) + offsets
-        return pos, self.z["link"][idx], self.z["frac"][idx]
+    def _gather(self, slots: IntArray) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
+        """The slots' links: (position in ``slots``, local link number, frac, links)."""
+        s = self.slots
+        return gather_links(slots, s["z0"], s["z1"], self.z["link"], self.z["frac"],
+                            self._scratch)
 
     def _depart(self, due: IntArray, now: float) -> None:
         s = self.slots
-        pos, link, frac = self._gather(due)
+        pos, li, frac, ul = self._gather(due)
         rate = s["rate"][due]
-        ul, li = self._unique_links(link)
         self._add_load(ul, np.bincount(li, -rate[pos] * frac, minlength=len(ul)).astype(
             np.float64), now)
-        np.subtract.at(self.link_flows, link, frac)
+        self.link_flows[ul] -= np.bincount(li, frac, minlength=len(ul))
         s["active"][due] = False
         s["fin"][due] = np.inf
         s["rate"][due] = 0.0
@@ -538,45 +535,22 @@ class FluidNetwork(Network):
 
     def _resolve(self, touched_labels: IntArray, level: float, now: float) -> None:
         s = self.slots
-        n = s.n
-        mark = np.zeros(len(self.parent), dtype=bool)
-        mark[self.parent[touched_labels]] = True
-        rate = s.view("rate")
-        chosen = s.view("active") & mark[self.parent[s.view("label")]]
+        touched = np.zeros(len(self.parent), dtype=bool)
+        touched[self.parent[touched_labels]] = True
         # below the lowest level the event can reach, the filling is unchanged (module doc)
-        chosen &= rate >= level * (1 - 1e-9)
-        chosen[:n] |= s.view("active") & (rate == 0)
-        slots = np.flatnonzero(chosen)
+        slots = select_slots(s.n, s["active"], s["label"], self.parent, touched, s["rate"],
+                             level)
         if slots.size == 0:
             return
-        pos, link, frac = self._gather(slots)
-        old = rate[slots]
-        ul, li = self._unique_links(link)
-        old_load = np.bincount(li, old[pos] * frac, minlength=len(ul))
-        residual = np.maximum(self.cap[ul] - self.load[ul] + old_load, 0.0)
+        pos, li, frac, ul = self._gather(slots)
+        residual = residual_capacity(pos, li, frac, s["rate"][slots], self.cap[ul],
+                                     self.load[ul])
         new = self.solver(Incidence(li, pos, frac, len(ul), len(slots)), residual)
         self.solves += 1
         self.solved_flows += len(slots)
-        t0 = s["t0"][slots]
-        rem = np.maximum(s["rem"][slots] - old * (now - t0), 0.0)
-        s["rem"][slots] = rem
-        s["t0"][slots] = now
-        s["rate"][slots] = new
-        with np.errstate(divide="ignore"):
-            s["fin"][slots] = np.where(new > 0, now + rem / new, np.inf)
-        delta = np.bincount(li, (new[pos] - old[pos]) * frac, minlength=len(ul)).astype(
-            np.float64)
+        delta = settle(slots, pos, li, frac, np.asarray(new, dtype=np.float64), len(ul), now,
+                       s["rem"], s["t0"], s["rate"], s["fin"])
         self._add_load(ul, delta, now)
-
-    def _unique_links(self, link: IntArray) -> tuple[IntArray, IntArray]:
-        """The distinct links, and each entry's position among them, without sorting."""
-        sc = self._scratch
-        sc[link] = np.arange(len(link))  # last writer wins: one representative per link
-        ul = link[sc[link] == np.arange(len(link))]
-        sc[ul] = np.arange(len(ul))
-        li = sc[link]
-        sc[ul] = -1
-        return ul, li
 
     def _add_load(self, link: IntArray, delta: FloatArray, now: float) -> None:
         """Change the loads of distinct links, closing each one's accounting interval."""
@@ -606,7 +580,8 @@ class FluidNetwork(Network):
         """Drop finished slots, renumber links, recompute loads and components exactly."""
         s = self.slots
         keep = np.flatnonzero(s.view("active"))
-        pos, link, frac = self._gather(keep)
+        pos, li, frac, ul_all = self._gather(keep)
+        link = ul_all[li]
         counts = np.bincount(pos, minlength=len(keep))
         for col in s.cols.values():
             col[:len(keep)] = col[keep]

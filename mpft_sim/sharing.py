@@ -75,7 +75,7 @@ def max_min_rates(incidence: Incidence | Any, capacity: FloatArray) -> FloatArra
     the links still in play. Links whose fair shares agree to within a relative 1e-9 fill at
     the same level.
     """
-    from mpft_sim._pf_kernel import progressive_filling
+    from mpft_sim._kernels import progressive_filling
 
     inc = incidence if isinstance(incidence, Incidence) else Incidence.from_sparse(incidence)
     if inc.n_flows == 0:

@@ -135,8 +135,8 @@ def test_simultaneous_release_costs_one_solve() -> None:
     env = simpy.Environment()
     net = FluidNetwork(env, links_only([1.0] * 100), None)
     for i in range(100):
-        flows = [(0.0, 1.0, 0.0, [(1.0, [i])])] * 100
-        _schedule(env, 0.0, lambda _e, r=routes_of(flows): net.transfer_routes(
+        routes = routes_of([(0.0, 1.0, 0.0, [(1.0, [i])])] * 100)
+        _schedule(env, 0.0, lambda _e, r=routes: net.transfer_routes(
             r, np.ones(100), np.zeros(100), np.zeros(100)), priority=1)
     env.run()
     assert net.solves == 1
@@ -163,8 +163,8 @@ def test_tolerance_batches_near_completions() -> None:
     """With tolerance 1e-2, flows finishing within 1% of their time complete together,
     each at most 1% early; exact mode keeps them apart."""
     flows = [(0.0, 1.0 + i * 1e-4, 0.0, [(1.0, [i])]) for i in range(50)]
-    exact, net0 = run([1.0] * 50, flows)
-    approx, net1 = run([1.0] * 50, flows, tolerance=1e-2)
+    exact, _ = run([1.0] * 50, flows)
+    approx, _ = run([1.0] * 50, flows, tolerance=1e-2)
     assert len(np.unique(exact)) == 50
     assert len(np.unique(approx)) < 5
     assert np.all(np.abs(approx - exact) <= 1e-2 * exact)
@@ -209,7 +209,7 @@ def test_agrees_with_reference(scenario: tuple[list[float], list[Flow]]) -> None
     assert np.all(net.peak <= 1 + 1e-9)
     table = net.flow_table()
     expect = np.zeros(len(capacity))
-    for i, f in enumerate(flows):
+    for f in flows:
         for share, links in f[3]:
             expect[links] += f[1] * share
     assert table.link_bytes(len(capacity)) == pytest.approx(expect, rel=1e-12)
