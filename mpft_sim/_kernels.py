@@ -192,3 +192,24 @@ def settle(slots: np.ndarray, pos: np.ndarray, local: np.ndarray,  # pragma: no 
         rate[s] = new_rate[k]
         fin[s] = now + left / new_rate[k] if new_rate[k] > 0.0 else np.inf
     return delta
+
+
+@numba.njit(cache=True, nogil=True)
+def greedy_least_loaded(links: np.ndarray, mask: np.ndarray, cap: np.ndarray,  # pragma: no cover
+                        load: np.ndarray, jitter: np.ndarray) -> np.ndarray:
+    """Adaptive choice, one request after another: each takes the candidate link with the
+    fewest flows per unit capacity (ties by ``jitter``) and adds itself to ``load``."""
+    n, k = links.shape
+    out = np.full(n, -1, np.int64)
+    for r in range(n):
+        best = np.inf
+        for c in range(k):
+            if mask[r, c]:
+                link = links[r, c]
+                cost = (load[link] + 1.0) / cap[link] + jitter[r, c] / cap[link]
+                if cost < best:
+                    best = cost
+                    out[r] = c
+        if out[r] >= 0:
+            load[links[r, out[r]]] += 1.0
+    return out

@@ -108,7 +108,10 @@ def replay_flows(fabric: Fabric, flows: FlowList, model: Model = "fluid", *, see
     base: dict[str, Any] = {"model": model, "seed": seed, "tolerance": tolerance,
             "routing": router.policy, "cross_plane": router.cross_plane,
             "failures": [f.what for f in fabric.spec.failures]}
-    return collect(network, {**base, **(inputs or {})})
+    result = collect(network, {**base, **(inputs or {})})
+    # the network numbers flows as released; give them back their input order
+    result.flows = result.flows.take(np.argsort(order, kind="stable"))
+    return result
 
 
 def simulate(topology: TopologySpec | Fabric, workload: WorkloadSpec, model: Model = "fluid", *,

@@ -157,6 +157,26 @@ class FlowTable:
             parts.append(ids if last - first == 1 else f"{self.path_share[p]:.6g}:{ids}")
         return "|".join(parts)
 
+    def take(self, rows: IntArray) -> FlowTable:
+        """A table of the given rows, in that order (paths follow their flows)."""
+        counts = np.diff(self.path_ptr)[rows]
+        first = self.path_ptr[rows]
+        path_idx = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(
+            counts.sum())
+        link_counts = np.diff(self.path_link_ptr)[path_idx]
+        link_first = self.path_link_ptr[path_idx]
+        link_idx = np.repeat(link_first - np.cumsum(link_counts) + link_counts,
+                             link_counts) + np.arange(link_counts.sum())
+        path_ptr = np.concatenate([[0], np.cumsum(counts)])
+        link_ptr = np.concatenate([[0], np.cumsum(link_counts)])
+        return FlowTable(
+            src=self.src[rows], dst=self.dst[rows], size_bytes=self.size_bytes[rows],
+            release_s=self.release_s[rows], served_s=self.served_s[rows],
+            end_s=self.end_s[rows], latency_s=self.latency_s[rows], tag=self.tag[rows],
+            tags=self.tags, path_ptr=path_ptr.astype(np.int64),
+            path_share=self.path_share[path_idx], path_link_ptr=link_ptr.astype(np.int64),
+            path_links=self.path_links[link_idx])
+
     def link_bytes(self, n_links: int) -> FloatArray:
         """Bytes each link carried: every flow's size times its share on the link."""
         per_path = np.diff(self.path_link_ptr)

@@ -8,7 +8,8 @@ reaches the destination leaf are candidates.
 
 - ``ecmp``: each hop picks by a seeded hash of the flow, so collisions happen as in real fabrics.
 - ``adaptive``: each hop picks the candidate with the fewest flows per unit capacity when the
-  flow starts (flows of one batch are placed in chunks, seeing earlier chunks' choices).
+  flow starts; flows starting together are placed one after another, each seeing the choices
+  made before it (as a switch's adaptive routing sees its queues fill).
 - ``spray``: an even split over every uplink; each uplink's spine uses the parallel cable
   with the same index when it is alive (so every cable gets an even share), another otherwise.
 """
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from mpft_sim._kernels import greedy_least_loaded
 from mpft_sim.topology.fabric import Fabric
 
 __all__ = ["PlanePaths", "TreePaths", "hash_keys"]
@@ -29,7 +31,6 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 FloatArray = NDArray[np.float64]
 
-_ADAPTIVE_CHUNK = 256
 
 
 def hash_keys(keys: NDArray[np.uint64] | IntArray, salt: int) -> NDArray[np.uint64]:
@@ -158,15 +159,9 @@ class PlanePaths:
         if self.policy == "spray":
             return self._spray(plane, ls, ld, h)
         n = len(plane)
-        if self.policy == "adaptive":
-            assert link_flows is not None
-            parts = [self._single(plane[i:i + _ADAPTIVE_CHUNK], ls[i:i + _ADAPTIVE_CHUNK],
-                                  ld[i:i + _ADAPTIVE_CHUNK], h[i:i + _ADAPTIVE_CHUNK],
-                                  link_flows)
-                     for i in range(0, n, _ADAPTIVE_CHUNK)]
-            links = np.concatenate(parts) if parts else np.zeros((0, 4), dtype=np.int64)
-        else:
-            links = self._single(plane, ls, ld, h, None)
+        if self.policy == "adaptive" and link_flows is None:
+            raise ValueError("adaptive routing needs the current flows per link")
+        links = self._single(plane, ls, ld, h, link_flows if self.policy == "adaptive" else None)
         return TreePaths(np.arange(n), np.ones(n), links)
 
     def _choose_col(self, mask: BoolArray, h: NDArray[np.uint64], salt: int,
@@ -177,13 +172,12 @@ class PlanePaths:
             if self.all_alive:
                 return (hh % np.uint64(mask.shape[1])).astype(np.int64)
             return pick(mask, hh)
-        cap = self.fabric.capacity_Bps[link_ids]
-        cost = np.where(mask, (link_flows[link_ids] + 1.0) / cap, np.inf)
         # ties broken by hash so equal candidates spread out
         spread = (hh[:, None] + np.arange(mask.shape[1], dtype=np.uint64)).astype(np.uint64)
-        jitter = (hash_keys(spread, 7)
-                  % np.uint64(1 << 20)).astype(np.float64) * 1e-9 / cap
-        return np.argmin(cost + jitter, axis=1)
+        jitter = (hash_keys(spread, 7) % np.uint64(1 << 20)).astype(np.float64) * 1e-9
+        return greedy_least_loaded(np.ascontiguousarray(link_ids, dtype=np.int64),
+                                   np.ascontiguousarray(mask), self.fabric.capacity_Bps,
+                                   link_flows, jitter)
 
     def _single(self, p: IntArray, ls: IntArray, ld: IntArray, h: NDArray[np.uint64],
                 link_flows: FloatArray | None) -> IntArray:
@@ -214,9 +208,6 @@ class PlanePaths:
             cross = np.flatnonzero(~self._same_pod(ls, ld))
             if cross.size:
                 self._single_core(out, cross, p, ls, ld, j, h, link_flows)
-        if link_flows is not None:
-            used = out[out >= 0]
-            np.add.at(link_flows, used, 1.0)
         return out
 
     def _single_core(self, out: IntArray, cross: IntArray, p: IntArray, ls: IntArray,

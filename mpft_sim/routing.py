@@ -192,7 +192,7 @@ class Router:
     def _fail(self, i: int | np.integer, src: IntArray, dst: IntArray,
               names: list[str] | None, why: str) -> None:
         fab = self.fabric
-        what = f"{names[i]}: " if names is not None else ""
+        what = f"{names[i]}: " if names is not None and names[i] else ""
         raise RoutingError(f"{what}no path from {fab.node_name(src[i])} to "
                            f"{fab.node_name(dst[i])}: {why}")
 
@@ -210,7 +210,8 @@ class Router:
             # multi-plane NIC: split over every plane both ends (or their proxies) can use
             ps = self.proxy[sa[:, None], np.arange(planes)[None, :], si[:, None]]
             pd = self.proxy[sb[:, None], np.arange(planes)[None, :], dj[:, None]]
-            ok = (ps >= 0) & (pd >= 0)
+            ok = ((ps >= 0) & (pd >= 0) & ((ps == s[:, None]) | self.nvl_ok[s][:, None])
+                  & ((pd == d[:, None]) | self.nvl_ok[d][:, None]))
             rr, pp = np.nonzero(ok)
             ls = self._leaf(ps[rr, pp], pp)
             ld = self._leaf(pd[rr, pp], pp)
@@ -233,9 +234,11 @@ class Router:
         chosen_d = np.full(len(s), -1, dtype=np.int64)
         chosen_p = np.full(len(s), -1, dtype=np.int64)
         todo = np.ones(len(s), dtype=bool)
+        # forwarding away from a GPU (or to it) needs that GPU's own NVLink too
+        src_nvl, dst_nvl = self.nvl_ok[s], self.nvl_ok[d]
         for gs, gd, gp in options:
             # only a same-plane pair can go straight; the others need a forward
-            ok = todo & (gs >= 0) & (gd >= 0)
+            ok = todo & (gs >= 0) & (gd >= 0) & ((gs == s) | src_nvl) & ((gd == d) | dst_nvl)
             ok[ok] &= self.usable[gs[ok], gp[ok]] & self.usable[gd[ok], gp[ok]]
             ok[ok] &= self.paths.reachable(gp[ok], self._leaf(gs[ok], gp[ok]),
                                            self._leaf(gd[ok], gp[ok]))
@@ -246,7 +249,8 @@ class Router:
             t = np.flatnonzero(todo)
             ps = self.proxy[sa[t][:, None], np.arange(planes)[None, :], si[t][:, None]]
             pd = self.proxy[sb[t][:, None], np.arange(planes)[None, :], dj[t][:, None]]
-            ok = (ps >= 0) & (pd >= 0)
+            ok = ((ps >= 0) & (pd >= 0) & ((ps == s[t][:, None]) | src_nvl[t][:, None])
+                  & ((pd == d[t][:, None]) | dst_nvl[t][:, None]))
             rr, pp = np.nonzero(ok)
             reach = self.paths.reachable(pp, self._leaf(ps[rr, pp], pp),
                                          self._leaf(pd[rr, pp], pp))

@@ -95,6 +95,8 @@ def read_flow_csv(path: str | Path, fabric: Fabric) -> FlowList:
                     ends.append(_endpoint(row[header.index(col)], fabric))
                 except ValueError as exc:
                     raise SpecError(f"{col}: {exc}", key, row[header.index(col)]) from None
+            if src[-1] == dst[-1]:
+                raise SpecError("src and dst are the same GPU", key, row[header.index("src")])
             for col, kind, out in (("size", "size", size), ("start", "time", start)):
                 cell = row[header.index(col)]
                 try:
