@@ -104,6 +104,9 @@ def cost(topologies: Sequence[str], prices_file: str | None, as_json: bool,
                    err=True)
 
 
+FLOWS_CSV_LIMIT = 2_000_000  # more rows than anyone reads; --flow-paths forces it
+
+
 class _Progress:
     """A one-line progress display on stderr, redrawn at most every half second."""
 
@@ -171,16 +174,23 @@ def _with_failures(spec: Any, fails: Sequence[str]) -> Any:
 @click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Fluid model: relative time quantum batching nearly simultaneous "
                    "completions (0 = exact).")
+@click.option("--flow-paths", is_flag=True,
+              help="Keep every flow's links and write flows.csv whatever its size (a training "
+                   "step has tens of millions of flows).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 def simulate(topology: str, workload: str, out_dir: str | None, model: str, seed: int,
              routing: str | None, cross_plane: str | None, fails: Sequence[str],
-             tolerance: float, quiet: bool) -> None:
-    """Run WORKLOAD on TOPOLOGY; write flows.csv, links.csv and summary.json."""
+             tolerance: float, flow_paths: bool, quiet: bool) -> None:
+    """Run WORKLOAD on TOPOLOGY; write flows.csv, links.csv, summary.json (and ops.csv).
+
+    flows.csv lists every flow (its links only for flow lists, or with --flow-paths); it is
+    left out above 2 million flows unless --flow-paths is given.
+    """
     import time
 
     from mpft_sim.engine import simulate as run
     from mpft_sim.report.files import staged_dir, write_json
-    from mpft_sim.results import write_flows_csv, write_links_csv
+    from mpft_sim.results import write_flows_csv, write_links_csv, write_ops_csv
     from mpft_sim.spec import load_topology
     from mpft_sim.spec.workload import load_workload
 
@@ -191,20 +201,32 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, seed
     started = time.perf_counter()
     try:
         result = run(spec, work, model, seed=seed, routing=routing,  # type: ignore[arg-type]
-                     cross_plane=cross_plane, tolerance=tolerance, progress=progress)
+                     cross_plane=cross_plane, tolerance=tolerance,
+                     keep_paths=True if flow_paths else None, progress=progress)
     finally:
         progress.close()
     result.inputs.update({"topology_file": topology, "workload_file": workload})
     summary = result.summary()
+    files = ["links.csv", "summary.json"]
     with staged_dir(out) as tmp:
-        write_flows_csv(result, tmp / "flows.csv")
+        if len(result.flows) <= FLOWS_CSV_LIMIT or flow_paths:
+            write_flows_csv(result, tmp / "flows.csv")
+            files.insert(0, "flows.csv")
         write_links_csv(result, tmp / "links.csv")
+        if result.ops is not None:
+            write_ops_csv(result, tmp / "ops.csv")
+            files.append("ops.csv")
         write_json(tmp / "summary.json", summary)
     fct = summary["fct_s"]
     click.echo(f"{spec.name} / {work.name} ({model}): {summary['flows']:,} flows, "
                f"makespan {format_time(summary['makespan_s'])}, FCT p50 "
                f"{format_time(fct['p50'])} p99 {format_time(fct['p99'])}")
-    click.echo(f"wrote {out}/ (flows.csv, links.csv, summary.json) in "
+    if "step_time_s" in summary:
+        click.echo(f"step time {format_time(summary['step_time_s'])}"
+                   + (f", TPOT {format_time(summary['tpot_s'])}" if "tpot_s" in summary else "")
+                   + (f", {summary['tokens_per_s']:,.0f} tokens/s"
+                      if "tokens_per_s" in summary else ""))
+    click.echo(f"wrote {out}/ ({', '.join(files)}) in "
                f"{time.perf_counter() - started:.1f}s", err=True)
 
 

@@ -218,14 +218,17 @@ class Network:
     router : Router
     """
 
-    def __init__(self, env: simpy.Environment, fabric: Fabric, router: Router | None) -> None:
+    def __init__(self, env: simpy.Environment, fabric: Fabric, router: Router | None,
+                 keep_paths: bool = True) -> None:
         self.env = env
         self.fabric = fabric
         self.router = router
         self.adaptive = router is not None and router.policy == "adaptive"
-        self.flows = _Grow(src=np.int64, dst=np.int64, size=np.float64, release=np.float64,
-                           served=np.float64, end=np.float64, latency=np.float64, tag=np.int64,
-                           group=np.int64)
+        self.keep_paths = keep_paths
+        self.flows = _Grow(src=np.int32, dst=np.int32, size=np.float64, release=np.float64,
+                           end=np.float64, latency=np.float64, tag=np.int32, group=np.int32)
+        self.link_bytes = np.zeros(fabric.n_links)
+        self._route_cache: dict[Any, Routes] = {}
         self._paths: list[tuple[IntArray, FloatArray, IntArray, IntArray]] = []
         self.tags: list[str] = []
         self._tag_ids: dict[str, int] = {}
@@ -248,8 +251,14 @@ class Network:
                                    tag)
 
     def transfer_batch(self, src: IntArray, dst: IntArray, size_bytes: FloatArray,
-                       tag: str | Sequence[str] = "") -> simpy.Event:
+                       tag: str | Sequence[str] = "", route_key: Any = None,
+                       forward: str | None = None) -> simpy.Event:
         """Release flows ``src[i] -> dst[i]`` (global GPU ranks) of ``size_bytes[i]`` now.
+
+        With a ``route_key``, ``(src, dst)`` is a fixed pattern sent again and again (a
+        collective's connections): its routes are computed once and reused, and pairs with
+        nothing to send this time (zero bytes) are not flows at all. ``forward`` overrides the
+        router's forwarding for these flows (see :meth:`Router.route`).
 
         Returns
         -------
@@ -265,12 +274,25 @@ class Network:
             raise TypeError("this network has no router: use transfer_routes()")
         src = np.asarray(src, dtype=np.int64)
         dst = np.asarray(dst, dtype=np.int64)
+        size = np.asarray(size_bytes, dtype=np.float64)
         first = self.flows.n
         names = None if isinstance(tag, str) else list(tag)
+        if route_key is not None and not self.adaptive:
+            routes = self._route_cache.get(route_key)
+            if routes is None:
+                # the pattern's position is its connection: hash it, not the flow id
+                keys = np.asarray(hash(route_key) & 0xFFFFFFFF, dtype=np.int64) * (
+                    1 << 24) + np.arange(len(src))
+                routes = self.router.route(src, dst, keys, names=names, forward=forward)
+                self._route_cache[route_key] = routes
+            busy = np.flatnonzero(size > 0)
+            if len(busy) < len(size):
+                routes, src, dst, size = routes.take(busy), src[busy], dst[busy], size[busy]
+            return self.transfer_routes(routes, size, src, dst, tag)
         scratch = self.link_flows.copy() if self.adaptive else None
         routes = self.router.route(src, dst, np.arange(first, first + len(src)),
-                                   link_flows=scratch, names=names)
-        return self.transfer_routes(routes, size_bytes, src, dst, tag)
+                                   link_flows=scratch, names=names, forward=forward)
+        return self.transfer_routes(routes, size, src, dst, tag)
 
     def transfer_routes(self, routes: Routes, size_bytes: FloatArray, src: IntArray,
                         dst: IntArray, tag: str | Sequence[str] = "") -> simpy.Event:
@@ -289,12 +311,14 @@ class Network:
         f = self.flows
         f["src"][sl], f["dst"][sl], f["size"][sl] = src, dst, size
         f["release"][sl] = self.env.now
-        f["served"][sl] = np.nan
         f["end"][sl] = np.nan
         f["latency"][sl] = routes.latency_s
         f["tag"][sl] = tag_codes
         f["group"][sl] = group
-        self._store_paths(first, n, routes)
+        if self.keep_paths:
+            self._store_paths(first, n, routes)
+        flow_i, link, frac = routes.incidence()
+        np.add.at(self.link_bytes, link, size[flow_i] * frac)
         event = self._group_events[group]  # _start may complete (and drop) the group at once
         self._start(ids, routes, size)
         return event
@@ -321,8 +345,7 @@ class Network:
     def _complete(self, ids: IntArray, served: FloatArray | float) -> None:
         """Record flows as served at ``served``; fire the events of groups now complete."""
         f = self.flows
-        f["served"][ids] = served
-        end = f["served"][ids] + f["latency"][ids]
+        end = served + f["latency"][ids]
         f["end"][ids] = end
         groups = f["group"][ids]
         np.subtract.at(self.groups["remaining"], groups, 1)
@@ -357,11 +380,15 @@ class Network:
         np.cumsum(np.bincount(pf, minlength=n), out=path_ptr[1:])
         link_ptr = np.zeros(len(per_path) + 1, dtype=np.int64)
         np.cumsum(per_path, out=link_ptr[1:])
+        if not self.keep_paths:
+            path_ptr = np.zeros(n + 1, dtype=np.int64)
+        end = f.view("end")
+        latency = f.view("latency")
         return FlowTable(
-            src=f.view("src").copy(), dst=f.view("dst").copy(), size_bytes=f.view("size").copy(),
-            release_s=f.view("release").copy(), served_s=f.view("served").copy(),
-            end_s=f.view("end").copy(), latency_s=f.view("latency").copy(),
-            tag=f.view("tag").copy(), tags=list(self.tags), path_ptr=path_ptr,
+            src=f.view("src").astype(np.int64), dst=f.view("dst").astype(np.int64),
+            size_bytes=f.view("size"), release_s=f.view("release"), served_s=end - latency,
+            end_s=end, latency_s=latency, tag=f.view("tag").astype(np.int64),
+            tags=list(self.tags), path_ptr=path_ptr,
             path_share=share, path_link_ptr=link_ptr, path_links=links.astype(np.int64))
 
     def link_table(self, until: float) -> LinkTable:
@@ -397,8 +424,9 @@ class FluidNetwork(Network):
     """
 
     def __init__(self, env: simpy.Environment, fabric: Fabric, router: Router | None,
-                 solver: Solver = max_min_rates, tolerance: float = 0.0) -> None:
-        super().__init__(env, fabric, router)
+                 solver: Solver = max_min_rates, tolerance: float = 0.0,
+                 keep_paths: bool = True) -> None:
+        super().__init__(env, fabric, router, keep_paths)
         if tolerance < 0:
             raise ValueError(f"tolerance must be non-negative, got {tolerance}")
         self.solver = solver
@@ -651,8 +679,9 @@ class AnalyticNetwork(Network):
     No contention dynamics and no interaction between batches (see the module docstring).
     """
 
-    def __init__(self, env: simpy.Environment, fabric: Fabric, router: Router | None) -> None:
-        super().__init__(env, fabric, router)
+    def __init__(self, env: simpy.Environment, fabric: Fabric, router: Router | None,
+                 keep_paths: bool = True) -> None:
+        super().__init__(env, fabric, router, keep_paths)
         n_links = fabric.n_links
         self.busy = np.zeros(n_links)
         self.peak = np.zeros(n_links)

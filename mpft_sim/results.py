@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from mpft_sim.network import FlowTable, LinkTable, Timeline
 from mpft_sim.topology.fabric import TIER_NAMES, Fabric, LinkKind
 
-__all__ = ["Result", "write_flows_csv", "write_links_csv"]
+__all__ = ["Result", "write_flows_csv", "write_links_csv", "write_ops_csv"]
 
 FloatArray = NDArray[np.float64]
 
@@ -50,6 +50,10 @@ class Result:
     makespan_s: float
     inputs: dict[str, Any]
     stats: dict[str, Any] = field(default_factory=dict)
+    ops: Any = None
+    """Programs: when each task ran (an :class:`~mpft_sim.engine.OpTable`)."""
+    jobs: list[Any] = field(default_factory=list)
+    """Programs: what each job builder said of its job (JobInfo)."""
 
     @property
     def fct_s(self) -> FloatArray:
@@ -131,7 +135,7 @@ class Result:
             return {"p50": float(np.percentile(x, 50)), "p99": float(np.percentile(x, 99)),
                     "max": float(x.max()), "mean": float(x.mean())}
 
-        return {
+        out: dict[str, Any] = {
             "inputs": self.inputs,
             "makespan_s": self.makespan_s,
             "flows": len(self.flows),
@@ -142,6 +146,41 @@ class Result:
             "hottest_links": self.hottest_links(),
             "engine": self.stats,
         }
+        if self.jobs:
+            out["jobs"] = [self.job_summary(job) for job in self.jobs]
+            if len(self.jobs) == 1:
+                out.update({k: v for k, v in out["jobs"][0].items()
+                            if k not in ("name", "kind")})
+        return out
+
+    def job_summary(self, job: Any) -> dict[str, Any]:
+        """One job's step figures (see :mod:`mpft_sim.step_stats`)."""
+        from mpft_sim.step_stats import step_summary
+
+        stats = step_summary(self.ops, job.lanes, job.step_lanes)
+        out: dict[str, Any] = {"name": job.name, "kind": job.kind, "gpus": job.gpus, **stats}
+        if job.kind == "inference":
+            steps = job.info["steps"]
+            per_step = stats["step_time_s"] / steps
+            out["step_time_s"] = per_step
+            out["tokens_per_s"] = job.tokens_per_step / per_step if per_step > 0 else 0.0
+            if job.info["phase"] == "decode":
+                # a request gains 1 + accepted draft tokens per step
+                out["tpot_s"] = per_step / job.info["tokens_per_request"]
+            out.pop("breakdown")
+        elif job.kind == "training":
+            out["tokens_per_s"] = job.tokens_per_step / stats["step_time_s"]
+        elif job.kind == "nccl-alltoall":
+            prog = self.ops.program
+            tasks = np.flatnonzero(np.isin(prog.lane, job.lanes))
+            dur = self.ops.end_s[tasks] - self.ops.start_s[tasks]
+            n = job.gpus
+            per_gpu = job.info["message_bytes"] * (n - 1)
+            out["alltoall_s"] = {"mean": float(dur.mean()), "max": float(dur.max())}
+            out["algbw_Bps_per_gpu"] = float(per_gpu / dur.mean())
+            out.pop("breakdown")
+        out["info"] = job.info
+        return out
 
 
 def _fmt(x: float) -> str:
@@ -180,3 +219,21 @@ def write_links_csv(result: Result, path: str | Path) -> None:
                           _fmt(fab.latency_s[i]), _fmt(result.link_bytes[i]),
                           _fmt(lk.busy_s[i]), _fmt(mean[i]), _fmt(lk.peak_util[i]),
                           _fmt(lk.saturated_s[i]), int(fab.link_alive[i])])
+
+
+def write_ops_csv(result: Result, path: str | Path) -> None:
+    """ops.csv: per lane (ranks in lockstep) and stream, each task's kind, start and end."""
+    ops = result.ops
+    prog = ops.program
+    streams = ["compute", "comm", "pp"]
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle, lineterminator="\n")
+        out.writerow(["id", "job", "lane", "ranks", "stream", "kind", "category", "label",
+                      "start_s", "end_s", "flows"])
+        lanes = prog.lanes
+        for t in range(len(prog)):
+            lane = lanes[prog.lane[t]]
+            out.writerow([t, lane.job, lane.name, lane.ranks_text, streams[prog.stream[t]],
+                          prog.kinds[prog.kind[t]], prog.categories[prog.category[t]],
+                          prog.label[t], _fmt(ops.start_s[t]), _fmt(ops.end_s[t]),
+                          int(ops.flows[t])])

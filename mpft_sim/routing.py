@@ -60,6 +60,14 @@ class Routes:
     path_links: IntArray
     latency_s: FloatArray
 
+    def take(self, flows: IntArray) -> Routes:
+        """The routes of some transfers (renumbered 0..len(flows)-1 in that order)."""
+        new_index = np.full(len(self.latency_s), -1, dtype=np.int64)
+        new_index[flows] = np.arange(len(flows))
+        keep = new_index[self.path_flow] >= 0
+        return Routes(new_index[self.path_flow[keep]], self.path_share[keep],
+                      self.path_links[keep], self.latency_s[flows])
+
     def incidence(self) -> tuple[IntArray, IntArray, FloatArray]:
         """(transfer, link, fraction) entries, one per link of each path."""
         valid = self.path_links >= 0
@@ -134,7 +142,8 @@ class Router:
         return self.fabric.port_plane[self.fabric.gpu_nic[gpu], 0]
 
     def route(self, src: IntArray, dst: IntArray, keys: IntArray,
-              link_flows: FloatArray | None = None, names: list[str] | None = None) -> Routes:
+              link_flows: FloatArray | None = None, names: list[str] | None = None,
+              forward: str | None = None) -> Routes:
         """Paths for transfers ``src[i] -> dst[i]`` (global GPU ranks).
 
         Parameters
@@ -146,6 +155,10 @@ class Router:
             Flows currently on each link (adaptive routing reads and updates it).
         names : list of str, optional
             A name per transfer, used in the error when one has no path.
+        forward : {"source", "destination", "pxn", "none"}, optional
+            Overrides the cross-plane forwarding for these transfers: ``pxn`` forwards every
+            cross-rail transfer at the source to the GPU with the destination's local index
+            (NCCL PXN), on any fabric; ``none`` forbids forwarding unless a failure needs it.
 
         Raises
         ------
@@ -180,7 +193,8 @@ class Router:
 
         inter = np.flatnonzero(src // g != dst // g)
         if inter.size:
-            a_row, a_share, a_src, a_dst, a_plane = self._attach(inter, src, dst, h, names)
+            a_row, a_share, a_src, a_dst, a_plane = self._attach(inter, src, dst, h, names,
+                                                                 forward)
             self._assemble(a_row, a_share, a_src, a_dst, a_plane, src, dst, h, width,
                            link_flows, rows, shares, links, latency)
         if not rows:
@@ -197,8 +211,8 @@ class Router:
                            f"{fab.node_name(dst[i])}: {why}")
 
     def _attach(self, inter: IntArray, src: IntArray, dst: IntArray, h: NDArray[np.uint64],
-                names: list[str] | None) -> tuple[IntArray, FloatArray, IntArray, IntArray,
-                                                  IntArray]:
+                names: list[str] | None, forward: str | None = None,
+                ) -> tuple[IntArray, FloatArray, IntArray, IntArray, IntArray]:
         """Choose, per inter-server transfer, the plane(s) and the GPUs whose NICs send and
         receive. Returns per attachment: transfer index, share, sending GPU, receiving GPU,
         plane."""
@@ -226,10 +240,17 @@ class Router:
             return inter[rr], share, ps[rr, pp], pd[rr, pp], pp
 
         plane_s, plane_d = self.nic_plane(s), self.nic_plane(d)
-        options = [(s, d, plane_s)]
         fwd_src = (self.proxy[sa, plane_d, dj], d, plane_d)
         fwd_dst = (s, self.proxy[sb, plane_s, si], plane_s)
-        options += [fwd_src, fwd_dst] if self.cross_plane == "source" else [fwd_dst, fwd_src]
+        side = forward or self.cross_plane
+        if side == "pxn":
+            # NCCL PXN: the GPU on the destination's rail sends, whatever the planes
+            options = [fwd_src, (s, d, plane_s), fwd_dst]
+        elif side == "none":
+            options = [(s, d, plane_s)]
+        else:
+            options = [(s, d, plane_s)]
+            options += [fwd_src, fwd_dst] if side == "source" else [fwd_dst, fwd_src]
         chosen_s = np.full(len(s), -1, dtype=np.int64)
         chosen_d = np.full(len(s), -1, dtype=np.int64)
         chosen_p = np.full(len(s), -1, dtype=np.int64)

@@ -1,16 +1,346 @@
-"""Workload specs: what traffic to run on a fabric."""
+"""Workload specs: what traffic to run on a fabric.
+
+Four kinds: ``flows`` (replay a CSV of flows), ``training`` (one training step of a model
+under a pipeline schedule with expert and data parallelism), ``inference`` (prefill or decode
+steps), and ``jobs`` (several of those side by side on one fabric). See ``workloads/*.yaml`` and
+``docs/workload.md``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from mpft_sim.errors import SpecError
 from mpft_sim.spec.schema import Spec, load_spec, option, read_yaml
 
-__all__ = ["FlowsWorkloadSpec", "WorkloadSpec", "load_workload"]
+__all__ = [
+    "AttentionSpec",
+    "BatchSpec",
+    "ComputeSpec",
+    "ExpertLoadSpec",
+    "ExpertParallelSpec",
+    "FlowsWorkloadSpec",
+    "InferenceWorkloadSpec",
+    "JobsWorkloadSpec",
+    "KvTransferSpec",
+    "LayoutSpec",
+    "ModelSpec",
+    "NcclAllToAllSpec",
+    "OptimizerSpec",
+    "TrainingWorkloadSpec",
+    "WorkloadSpec",
+    "load_workload",
+]
+
+Dtype = Literal["fp8", "bf16"]
+Schedule = Literal["dualpipe", "dualpipev", "1f1b", "zb1p"]
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
+Kernel = Literal["normal", "low-latency"]
+LlCrossPlane = Literal["bridged", "source", "destination"]
+LoadShape = Literal["uniform", "balanced", "zipf", "file"]
+
+
+@dataclass(frozen=True)
+class AttentionSpec(Spec):
+    """Multi-head latent attention (MLA) sizes, for the FLOP model."""
+
+    heads: int = option(default=128, ge=1)
+    q_lora_rank: int = option(default=1536, ge=0, doc="0: no query compression")
+    kv_lora_rank: int = option(default=512, ge=1)
+    qk_nope_head_dim: int = option(default=128, ge=1)
+    qk_rope_head_dim: int = option(default=64, ge=0)
+    v_head_dim: int = option(default=128, ge=1)
+
+    def params(self, hidden: int) -> int:
+        """Weights of one attention block."""
+        qk = self.qk_nope_head_dim + self.qk_rope_head_dim
+        q = (hidden * self.q_lora_rank + self.q_lora_rank * self.heads * qk
+             if self.q_lora_rank else hidden * self.heads * qk)
+        kv = hidden * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank * (
+            self.heads * (self.qk_nope_head_dim + self.v_head_dim))
+        return q + kv + self.heads * self.v_head_dim * hidden
+
+
+@dataclass(frozen=True)
+class ModelSpec(Spec):
+    """A DeepSeek-V3-style MoE transformer (defaults: DeepSeek-V3)."""
+
+    layers: int = option(default=61, ge=1)
+    dense_layers: int = option(default=3, ge=0, doc="leading layers with a dense MLP")
+    hidden: int = option(default=7168, ge=1)
+    experts: int = option(default=256, ge=1, doc="routed experts per MoE layer")
+    shared_experts: int = option(default=1, ge=0)
+    top_k: int = option(default=8, ge=1, doc="routed experts per token")
+    expert_groups: int = option(default=8, ge=1, doc="groups of experts (node-limited routing)")
+    groups_per_token: int = option(default=4, ge=1, doc="groups a token may use (M)")
+    expert_hidden: int = option(default=2048, ge=1, doc="intermediate size of an expert")
+    dense_hidden: int = option(default=18432, ge=1, doc="intermediate size of a dense MLP")
+    vocab: int = option(default=129280, ge=1)
+    attention: AttentionSpec = field(default_factory=AttentionSpec)
+    dispatch_dtype: Dtype = option(default="fp8", doc="dispatch: fp8 (with scales) or bf16")
+    combine_dtype: Dtype = option(default="bf16", doc="combine: bf16")
+    activation_bytes: int = option(default=2, ge=1,
+                                   doc="bytes per element of pipeline activations (bf16: 2)")
+    kv_bytes_per_token: float = option(unit="size", default=70272.0, gt=0,
+                                       doc="compressed KV cache per token, all layers")
+
+    @property
+    def moe_layers(self) -> int:
+        """Layers with routed experts."""
+        return self.layers - self.dense_layers
+
+    def check(self) -> None:
+        if self.dense_layers > self.layers:
+            raise SpecError(f"must be at most the {self.layers} layers", ("dense_layers",),
+                            self.dense_layers)
+        if self.experts % self.expert_groups:
+            raise SpecError(f"must divide the {self.experts} experts", ("expert_groups",),
+                            self.expert_groups)
+        if self.groups_per_token > self.expert_groups:
+            raise SpecError(f"must be at most the {self.expert_groups} expert groups",
+                            ("groups_per_token",), self.groups_per_token)
+        if self.top_k > self.experts:
+            raise SpecError(f"must be at most the {self.experts} experts", ("top_k",),
+                            self.top_k)
+        if self.top_k % self.groups_per_token:
+            raise SpecError(f"must be a multiple of groups_per_token ({self.groups_per_token})"
+                            ": a group's score is the sum of its top top_k/groups_per_token",
+                            ("top_k",), self.top_k)
+        if self.top_k > self.groups_per_token * (self.experts // self.expert_groups):
+            raise SpecError("more than the experts of groups_per_token groups", ("top_k",),
+                            self.top_k)
+
+
+@dataclass(frozen=True)
+class LayoutSpec(Spec):
+    """How ranks are placed: rank = pp * dp + dp_index, dp_index = edp * ep + ep_index."""
+
+    pp: int = option(default=1, ge=1, doc="pipeline-parallel ranks")
+    dp: int = option(default=1, ge=1, doc="data-parallel replicas of the non-expert weights")
+    ep: int = option(default=1, ge=1, doc="expert-parallel group size (divides dp)")
+    first_node: int = option(default=0, ge=0, doc="the job's first server")
+    rank_map: str | None = option(default=None,
+                                  doc="CSV of rank,gpu (global GPU rank or n<i>/gpu<j>)")
+
+    @property
+    def ranks(self) -> int:
+        """GPUs the job uses."""
+        return self.pp * self.dp
+
+    def check(self) -> None:
+        if self.dp % self.ep:
+            raise SpecError(f"must divide dp ({self.dp})", ("ep",), self.ep)
+
+
+@dataclass(frozen=True)
+class ExpertParallelSpec(Spec):
+    """The expert-parallel all-to-all kernels (DeepEP)."""
+
+    kernel: Kernel = option(default="normal",
+                            doc="normal: RDMA to the same-index GPU, then NVLink; "
+                                "low-latency: direct per expert")
+    cross_plane: LlCrossPlane = option(
+        default="destination",
+        doc="low-latency on a multi-plane fabric: bridged (needs planes joined, as in a "
+            "multi-rail tree), source (NVLink then the destination's plane), destination")
+    channels: int = option(default=10, ge=1, doc="DeepEP channels (SMs / 2)")
+    nvlink_local: bool = option(default=True,
+                                doc="low-latency: same-node peers over NVLink (DeepEP #173)")
+
+
+@dataclass(frozen=True)
+class ExpertLoadSpec(Spec):
+    """How tokens pick experts."""
+
+    distribution: LoadShape = option(default="uniform",
+                                     doc="uniform, balanced (every expert the same), zipf, file")
+    zipf_exponent: float = option(default=1.0, gt=0)
+    file: str | None = option(default=None, doc="CSV of per-expert relative loads")
+    redundant_experts: int = option(default=0, ge=0, doc="extra expert slots placed by EPLB")
+    samples: int = option(default=8, ge=1,
+                          doc="routing samples per GPU drawn once and reused across layers "
+                              "and micro-batches")
+
+    def check(self) -> None:
+        if (self.distribution == "file") != (self.file is not None):
+            raise SpecError("give file exactly when distribution is 'file'", ("file",),
+                            self.file)
+
+
+@dataclass(frozen=True)
+class ComputeSpec(Spec):
+    """How long compute takes: from FLOPs (and bytes) or given per component."""
+
+    peak_flops: float = option(key="peak", unit="flops", default=989e12, gt=0,
+                               doc="dense BF16 peak per GPU (H800: 989 TFLOP/s)")
+    fp8: bool = option(default=True, doc="expert and attention GEMMs run in FP8 (2x peak)")
+    efficiency: float = option(default=0.45, gt=0, le=1,
+                               doc="fraction of peak the kernels reach")
+    sm_fraction: float = option(default=112 / 132, gt=0, le=1,
+                                doc="SMs left for compute while communication kernels run")
+    memory_bandwidth_Bps: float = option(key="memory_bandwidth", unit="bandwidth",
+                                         default=3.35e12, gt=0, doc="HBM (H800: 3.35 TB/s)")
+    durations: dict[str, str] = option(
+        default_factory=dict,
+        doc="explicit durations per component (attention_forward, attention_backward_input, "
+            "attention_backward_weight, mlp_forward, mlp_backward_input, mlp_backward_weight, "
+            "shared_forward, optimizer), such as 1.2ms")
+
+    def check(self) -> None:
+        from mpft_sim.units import UnitError, parse_quantity
+
+        allowed = {"attention_forward", "attention_backward_input", "attention_backward_weight",
+                   "mlp_forward", "mlp_backward_input", "mlp_backward_weight",
+                   "shared_forward", "optimizer", "attention0_forward", "attention1_forward"}
+        for key, value in self.durations.items():
+            if key not in allowed:
+                raise SpecError(f"unknown component (known: {', '.join(sorted(allowed))})",
+                                ("durations", key))
+            try:
+                parse_quantity(value, "time")
+            except UnitError as exc:
+                raise SpecError(str(exc), ("durations", key), value) from None
+
+    def duration_s(self, key: str) -> float | None:
+        """An explicit duration, if given."""
+        from mpft_sim.units import parse_quantity
+
+        text = self.durations.get(key)
+        return None if text is None else parse_quantity(text, "time")
+
+
+@dataclass(frozen=True)
+class OptimizerSpec(Spec):
+    """Step-end gradient synchronisation (ZeRO-1) and the optimizer update."""
+
+    zero1: bool = option(default=True, doc="reduce-scatter grads, update shards, all-gather")
+    grad_bytes: int = option(default=2, ge=1, doc="bytes per gradient element (bf16: 2)")
+    param_bytes: int = option(default=2, ge=1, doc="bytes per parameter gathered")
+    mirror: bool = option(default=True,
+                          doc="DualPipe: the stage's mirror copy joins its DP group")
+
+
+@dataclass(frozen=True)
+class BatchSpec(Spec):
+    """Tokens per micro-batch and micro-batches per step."""
+
+    tokens: int = option(default=4096, ge=1, doc="tokens per micro-batch per GPU")
+    micro_batches: int = option(default=8, ge=1, doc="per pipeline per step (num_chunks)")
+    sequence: int = option(default=4096, ge=1, doc="sequence length (attention FLOPs)")
+
+
+def _relative_path(base: Path, value: str | None) -> str | None:
+    return None if value is None else str(base / value)
+
+
+@dataclass(frozen=True)
+class TrainingWorkloadSpec(Spec):
+    """One training step: pipeline schedule x expert parallel x ZeRO-1 data parallel."""
+
+    name: str = option(doc="short name used in reports")
+    kind: Literal["training"] = option(doc="training")
+    description: str = option(default="")
+    seed: int = option(default=0, ge=0, doc="seeds routing samples")
+    model: ModelSpec = field(default_factory=ModelSpec)
+    layout: LayoutSpec = field(default_factory=LayoutSpec)
+    batch: BatchSpec = field(default_factory=BatchSpec)
+    schedule: Schedule = option(default="dualpipe", doc=", ".join(SCHEDULES))
+    expert_parallel: ExpertParallelSpec = field(default_factory=ExpertParallelSpec)
+    expert_load: ExpertLoadSpec = field(default_factory=ExpertLoadSpec)
+    compute: ComputeSpec = field(default_factory=ComputeSpec)
+    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
+
+    def check(self) -> None:
+        from mpft_sim.workload.schedules import num_stages
+
+        lay, m = self.layout, self.model
+        if m.experts % lay.ep:
+            raise SpecError(f"must divide the {m.experts} routed experts", ("layout", "ep"),
+                            lay.ep)
+        stages = num_stages(self.schedule, lay.pp)
+        if m.layers < stages:
+            raise SpecError(f"fewer layers than the {stages} pipeline stages",
+                            ("model", "layers"), m.layers)
+        if self.schedule == "dualpipe" and lay.pp % 2:
+            raise SpecError("dualpipe needs an even number of pipeline ranks", ("layout", "pp"),
+                            lay.pp)
+        need = {"dualpipe": 2 * lay.pp, "dualpipev": 2 * lay.pp}.get(self.schedule, lay.pp)
+        mb = self.batch.micro_batches
+        if mb < need or (self.schedule == "dualpipe" and mb % 2):
+            even = " and even" if self.schedule == "dualpipe" else ""
+            raise SpecError(f"{self.schedule} with pp={lay.pp} needs at least {need}{even} "
+                            "micro-batches", ("batch", "micro_batches"), mb)
+        if self.expert_parallel.kernel == "low-latency":
+            raise SpecError("training uses the normal kernels", ("expert_parallel", "kernel"),
+                            "low-latency")
+
+
+@dataclass(frozen=True)
+class KvTransferSpec(Spec):
+    """Prefill/decode disaggregation: KV caches arriving from prefill servers."""
+
+    first_node: int = option(ge=0, doc="first prefill server sending KV caches")
+    nodes: int = option(default=1, ge=1, doc="prefill servers sending")
+    requests_per_step: int = option(default=1, ge=0,
+                                    doc="new requests whose cache arrives during each step")
+    prompt_tokens: int = option(default=4096, ge=1)
+
+
+@dataclass(frozen=True)
+class InferenceWorkloadSpec(Spec):
+    """Prefill or decode steps with two-micro-batch overlap."""
+
+    name: str = option(doc="short name used in reports")
+    kind: Literal["inference"] = option(doc="inference")
+    phase: Literal["prefill", "decode"] = option(doc="prefill or decode")
+    description: str = option(default="")
+    seed: int = option(default=0, ge=0)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    layout: LayoutSpec = field(default_factory=LayoutSpec)
+    tokens_per_gpu: int = option(default=128, ge=1,
+                                 doc="prefill: tokens per GPU per step; decode: requests per GPU")
+    micro_batches: int = option(default=2, ge=1, le=2,
+                                doc="2: two micro-batches overlap compute and communication")
+    context: int = option(default=4096, ge=1, doc="prompt / KV-cache length per request")
+    mtp_accepted: float = option(default=0.0, ge=0,
+                                 doc="decode: MTP draft tokens accepted per step per request")
+    steps: int = option(default=1, ge=1, doc="consecutive steps to simulate")
+    shared_as_routed: bool = option(default=False,
+                                    doc="decode: the shared expert is a routed destination")
+    expert_parallel: ExpertParallelSpec = field(default_factory=ExpertParallelSpec)
+    expert_load: ExpertLoadSpec = field(default_factory=ExpertLoadSpec)
+    compute: ComputeSpec = field(default_factory=ComputeSpec)
+    kv_transfer: KvTransferSpec | None = option(default=None)
+
+    def check(self) -> None:
+        lay = self.layout
+        if lay.pp != 1:
+            raise SpecError("inference runs without pipeline parallelism", ("layout", "pp"),
+                            lay.pp)
+        slots = self.model.experts + self.expert_load.redundant_experts + (
+            1 if self.shared_as_routed else 0)
+        if slots % lay.ep and slots >= lay.ep:
+            raise SpecError(f"must divide the {slots} expert slots (routed + redundant"
+                            f"{' + shared' if self.shared_as_routed else ''}), or exceed them",
+                            ("layout", "ep"), lay.ep)
+
+
+@dataclass(frozen=True)
+class NcclAllToAllSpec(Spec):
+    """An NCCL all-to-all (grouped send/recv with PXN) among a set of GPUs."""
+
+    name: str = option(doc="short name used in reports")
+    kind: Literal["nccl-alltoall"] = option(doc="nccl-alltoall")
+    gpus: int = option(ge=2, doc="participating GPUs, from first_node on")
+    message_bytes: float = option(key="message", unit="size", gt=0,
+                                  doc="bytes each GPU sends to each other GPU")
+    description: str = option(default="")
+    first_node: int = option(default=0, ge=0)
+    repeat: int = option(default=1, ge=1, doc="back-to-back all-to-alls")
+    pxn: bool = option(default=True, doc="NCCL PXN: forward over NVLink to the peer's rail")
 
 
 @dataclass(frozen=True)
@@ -23,9 +353,61 @@ class FlowsWorkloadSpec(Spec):
     description: str = option(default="", doc="free text")
 
 
-WorkloadSpec = FlowsWorkloadSpec
+JobSpec = TrainingWorkloadSpec | InferenceWorkloadSpec | NcclAllToAllSpec
 
-_KINDS: dict[str, type[Spec]] = {"flows": FlowsWorkloadSpec}
+
+@dataclass(frozen=True)
+class JobsWorkloadSpec(Spec):
+    """Several jobs sharing one fabric, each on its own servers (``layout.first_node``)."""
+
+    name: str = option(doc="short name used in reports")
+    kind: Literal["jobs"] = option(doc="jobs")
+    jobs: tuple[Any, ...] = option(doc="job specs (training, inference or nccl-alltoall)")
+    description: str = option(default="")
+
+
+WorkloadSpec = (TrainingWorkloadSpec | InferenceWorkloadSpec | NcclAllToAllSpec
+                | FlowsWorkloadSpec | JobsWorkloadSpec)
+
+_KINDS: dict[str, type[Spec]] = {
+    "training": TrainingWorkloadSpec,
+    "inference": InferenceWorkloadSpec,
+    "nccl-alltoall": NcclAllToAllSpec,
+    "flows": FlowsWorkloadSpec,
+    "jobs": JobsWorkloadSpec,
+}
+_JOB_KINDS = ("training", "inference", "nccl-alltoall")
+
+
+def _load_one(data: Any, file: str, base: Path, key: tuple[str | int, ...] = (),
+              allowed: tuple[str, ...] = tuple(_KINDS)) -> Any:
+    if not isinstance(data, dict):
+        raise SpecError("expected a mapping of keys", key, file=file)
+    kind = data.get("kind")
+    if kind is None:
+        raise SpecError("missing required key", (*key, "kind"), file=file)
+    if kind not in allowed:
+        raise SpecError(f"must be one of {', '.join(map(repr, allowed))}", (*key, "kind"),
+                        kind, file=file)
+    if kind == "jobs":
+        jobs = data.get("jobs")
+        if not isinstance(jobs, list) or not jobs:
+            raise SpecError("expected a non-empty list of jobs", (*key, "jobs"), jobs,
+                            file=file)
+        loaded = tuple(_load_one(j, file, base, (*key, "jobs", i), _JOB_KINDS)
+                       for i, j in enumerate(jobs))
+        jobs_spec = load_spec(JobsWorkloadSpec, {**data, "jobs": []}, file=file, key=key)
+        return dataclasses.replace(jobs_spec, jobs=loaded)
+    spec = load_spec(_KINDS[kind], data, file=file, key=key)
+    if isinstance(spec, FlowsWorkloadSpec):
+        return dataclasses.replace(spec, flows=str(base / spec.flows))
+    if isinstance(spec, TrainingWorkloadSpec | InferenceWorkloadSpec):
+        lay = dataclasses.replace(spec.layout,
+                                  rank_map=_relative_path(base, spec.layout.rank_map))
+        load = dataclasses.replace(spec.expert_load,
+                                   file=_relative_path(base, spec.expert_load.file))
+        return dataclasses.replace(spec, layout=lay, expert_load=load)
+    return spec
 
 
 def load_workload(path: str | Path) -> WorkloadSpec:
@@ -36,17 +418,6 @@ def load_workload(path: str | Path) -> WorkloadSpec:
     SpecError
         Naming the file, the key path and the bad value.
     """
-    data = read_yaml(path)
     name = str(path)
-    if not isinstance(data, dict):
-        raise SpecError("expected a mapping of keys", file=name)
-    kind = data.get("kind")
-    cls = _KINDS.get(str(kind))
-    if cls is None:
-        choices = ", ".join(map(repr, _KINDS))
-        if kind is None:
-            raise SpecError("missing required key", ("kind",), file=name)
-        raise SpecError(f"must be one of {choices}", ("kind",), kind, file=name)
-    spec = load_spec(cls, data, file=name)
-    assert isinstance(spec, FlowsWorkloadSpec)
-    return dataclasses.replace(spec, flows=str(Path(path).parent / spec.flows))
+    spec: WorkloadSpec = _load_one(read_yaml(path), name, Path(path).parent)
+    return spec

@@ -1,0 +1,366 @@
+"""DeepEP all-to-all traffic: the flows of one MoE layer's dispatch or combine.
+
+Given one routing sample per source GPU of an EP group, build the point-to-point flows
+that DeepEP V1 moves, following traffic-mechanics §2 (kernels) and §6.3-§6.4 (recipe):
+
+* normal kernels (training, prefill), internode: a token crosses the network at most once
+  per target node, to the GPU with the source's local index (same rail and plane), which
+  forwards it over NVLink to every GPU of that node hosting one of its experts;
+* normal kernels, intranode (the group fits in one node): one NVLink copy per destination GPU;
+* low-latency kernels (decode): one message per (token, expert), straight to the expert's
+  GPU, plus a 4-byte count or flag per (source, expert).
+
+Ranks are within the EP group: rank = node * gpus_per_node + local. Flows with no bytes and
+flows from a GPU to itself (local copies) are left out. Everything is vectorised over tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "LEG_NETWORK",
+    "LEG_NVLINK",
+    "SIGNAL_BYTES",
+    "Flows",
+    "low_latency_combine",
+    "low_latency_dispatch",
+    "normal_combine",
+    "normal_dispatch",
+    "record_bytes",
+]
+
+LEG_NETWORK = 0
+LEG_NVLINK = 1
+# low-latency count signal / combine flag: one 4-byte int per (source, expert) [§2.4, §6.4]
+SIGNAL_BYTES = 4
+
+IntArray = NDArray[np.int64]
+# (src, dst, bytes, leg) of a batch of candidate flows
+Part = tuple[NDArray[Any], NDArray[Any], NDArray[Any], int]
+
+
+@dataclass(frozen=True, eq=False)
+class Flows:
+    """Flows of one all-to-all in one EP group.
+
+    Attributes
+    ----------
+    src, dst : ndarray of int64
+        Ranks within the EP group.
+    bytes : ndarray of float64
+        Bytes per flow.
+    leg : ndarray of uint8
+        ``LEG_NETWORK`` (0, RDMA over the scale-out network) or ``LEG_NVLINK`` (1).
+    logical_bytes : float
+        What DeepEP's own bandwidth figure counts for this all-to-all, summed over the
+        group's source ranks (each generator's docstring says which bytes).
+    """
+
+    src: IntArray
+    dst: IntArray
+    bytes: NDArray[np.float64]
+    leg: NDArray[np.uint8]
+    logical_bytes: float
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    @property
+    def network_bytes(self) -> float:
+        """Total bytes on the network leg."""
+        return float(self.bytes[self.leg == LEG_NETWORK].sum())
+
+    @property
+    def nvlink_bytes(self) -> float:
+        """Total bytes on the NVLink leg."""
+        return float(self.bytes[self.leg == LEG_NVLINK].sum())
+
+
+def _align16(n: int) -> int:
+    return (n + 15) // 16 * 16
+
+
+def record_bytes(hidden: int, top_k: int, dtype: Literal["fp8", "bf16"],
+                 kind: Literal["dispatch", "combine"],
+                 mode: Literal["normal", "low-latency"]) -> int:
+    """Bytes DeepEP moves per token record (traffic-mechanics §2.3, §2.4, §6.3).
+
+    * normal dispatch: ``align16(H*x + 8 + f*(H/128)*4 + 8K)``, x = 1, f = 1 for FP8 and
+      x = 2, f = 0 for BF16 (hidden, 8-byte SourceMeta, FP8 scales, top-k indices and
+      weights; ``get_num_bytes_per_token``): 7,472 B FP8 and 14,416 B BF16 for V3.
+    * normal combine: ``align16(2H + 8 + 4K)`` = 14,384 B (BF16 only; no top-k indices).
+    * low-latency dispatch: ``16 + H + (H/128)*4`` = 7,408 B FP8, ``16 + 2H`` = 14,352 B BF16.
+    * low-latency combine: ``2H`` = 14,336 B (BF16 only; LogFMT is not modelled).
+
+    The §2.3 BF16 dispatch figure (14,416 B) is this formula; §6.3's intranode shorthand
+    ``H*x + scales + 8K`` (and ``2H + 4K`` for combine) omits the 8-byte SourceMeta and the
+    16-byte rounding. The intranode kernels use a different buffer layout whose exact
+    per-token size the references do not give, so the internode record is used for both.
+
+    Parameters
+    ----------
+    hidden : int
+        Hidden size H (a multiple of 128 for FP8, whose scales cover 128 values each).
+    top_k : int
+        Routed experts per token K.
+    dtype : {"fp8", "bf16"}
+        Dispatch payload type. Combine is BF16 in DeepEP V1; ``"fp8"`` combine is an error.
+    kind : {"dispatch", "combine"}
+    mode : {"normal", "low-latency"}
+
+    Returns
+    -------
+    int
+        Bytes per record (normal) or per message (low-latency).
+    """
+    if hidden < 1 or top_k < 1:
+        raise ValueError("hidden and top_k must be positive")
+    if dtype not in ("fp8", "bf16"):
+        raise ValueError(f"dtype must be 'fp8' or 'bf16', got {dtype!r}")
+    if kind not in ("dispatch", "combine"):
+        raise ValueError(f"kind must be 'dispatch' or 'combine', got {kind!r}")
+    if mode not in ("normal", "low-latency"):
+        raise ValueError(f"mode must be 'normal' or 'low-latency', got {mode!r}")
+    if dtype == "fp8" and hidden % 128:
+        raise ValueError(f"FP8 needs hidden to be a multiple of 128, got {hidden}")
+    if kind == "combine":
+        if dtype != "bf16":
+            raise ValueError("DeepEP V1 combines in BF16; there is no FP8 combine record")
+        return _align16(2 * hidden + 8 + 4 * top_k) if mode == "normal" else 2 * hidden
+    fp8 = dtype == "fp8"
+    payload = hidden + hidden // 128 * 4 if fp8 else 2 * hidden
+    if mode == "normal":
+        return _align16(payload + 8 + 8 * top_k)
+    return 16 + payload
+
+
+def _ranks(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
+           gpus_per_node: int) -> tuple[IntArray, int]:
+    """Destination rank of every (source, token, expert), checked; and the group size."""
+    ex = np.asarray(experts_by_rank)
+    if ex.ndim != 3 or ex.shape[0] < 1:
+        raise ValueError("experts_by_rank must have shape (ep_size, tokens, k)")
+    if not np.issubdtype(ex.dtype, np.integer):
+        raise ValueError("expert ids must be integers")
+    table = np.asarray(expert_rank, dtype=np.int64)
+    ep = ex.shape[0]
+    if gpus_per_node < 1:
+        raise ValueError("gpus_per_node must be positive")
+    if ep > gpus_per_node and ep % gpus_per_node:
+        raise ValueError(f"an EP group of {ep} ranks is not whole nodes of {gpus_per_node}")
+    if ex.size and (ex.min() < 0 or ex.max() >= table.shape[0]):
+        raise ValueError(f"expert ids must lie in 0..{table.shape[0] - 1}")
+    if table.size and (table.min() < 0 or table.max() >= ep):
+        raise ValueError(f"expert_rank must map into the {ep} ranks of the group")
+    return table[ex], ep
+
+
+def _first_in_row(sorted_rows: IntArray) -> NDArray[np.bool_]:
+    """True at the first occurrence of each value in every sorted last-axis row."""
+    first = np.ones(sorted_rows.shape, dtype=bool)
+    first[..., 1:] = sorted_rows[..., 1:] != sorted_rows[..., :-1]
+    return first
+
+
+def _source_index(ep: int) -> IntArray:
+    return np.arange(ep, dtype=np.int64)[:, None, None]
+
+
+def _pair_counts(key: IntArray, mask: NDArray[np.bool_] | None, size: int) -> IntArray:
+    """Occurrences of each key in ``0..size-1`` (where mask is true)."""
+    k = key.reshape(-1) if mask is None else key[mask]
+    return np.bincount(k, minlength=size).astype(np.int64)
+
+
+def _flows(parts: list[Part], logical: float) -> Flows:
+    """Concatenate (src, dst, bytes, leg) parts, dropping empty and self flows."""
+    src = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    dst = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    size = np.concatenate([p[2] for p in parts]).astype(np.float64)
+    leg = np.concatenate([np.full(len(p[0]), p[3], dtype=np.uint8) for p in parts])
+    keep = (size > 0) & (src != dst)
+    return Flows(src[keep], dst[keep], size[keep], leg[keep], float(logical))
+
+
+def _normal_counts(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
+                   gpus_per_node: int) -> tuple[bool, IntArray, IntArray, int, int]:
+    """Token counts of a normal dispatch.
+
+    Returns ``(intranode, a, b, logical_tokens, ep)``. Intranode: ``a[s, r]`` = tokens of
+    source s that hit GPU r (dedup per GPU), ``b`` unused. Internode: ``a[s, n]`` = tokens
+    of source s that hit node n (dedup per node) and ``b[i, r]`` = tokens of all sources
+    with local index i that hit GPU r (dedup per GPU): what forwarder (node(r), i) copies to
+    r. ``logical_tokens`` = (token, node) pairs, or (token, GPU) pairs intranode.
+    """
+    ranks, ep = _ranks(experts_by_rank, expert_rank, gpus_per_node)
+    g = gpus_per_node
+    # sort each token's destinations once: duplicates become neighbours, and since
+    # rank = node*g + local the node ids of a sorted row are sorted too
+    ranks = np.sort(ranks, axis=-1)
+    new_gpu = _first_in_row(ranks)
+    s = _source_index(ep)
+    if ep <= g:
+        per_gpu = _pair_counts(s * ep + ranks, new_gpu, ep * ep).reshape(ep, ep)
+        return True, per_gpu, per_gpu, int(new_gpu.sum()), ep
+    n_nodes = ep // g
+    nodes = ranks // g
+    new_node = _first_in_row(nodes)
+    per_node = _pair_counts(s * n_nodes + nodes, new_node, ep * n_nodes).reshape(ep, n_nodes)
+    per_fwd = _pair_counts((s % g) * ep + ranks, new_gpu, g * ep).reshape(g, ep)
+    return False, per_node, per_fwd, int(new_node.sum()), ep
+
+
+def _normal(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
+            gpus_per_node: int, record: int, reverse: bool) -> Flows:
+    intra, a, b, logical_tokens, ep = _normal_counts(experts_by_rank, expert_rank,
+                                                     gpus_per_node)
+    g = gpus_per_node
+    rec = float(record)
+    if intra:
+        s, r = np.divmod(np.arange(ep * ep, dtype=np.int64), ep)
+        parts: list[Part] = [(s, r, a.reshape(-1) * rec, LEG_NVLINK)]
+    else:
+        n_nodes = ep // g
+        # RDMA: (a, i) -> (b, i) for every node b, own node dropped by _flows as a self flow
+        s, node = np.divmod(np.arange(ep * n_nodes, dtype=np.int64), n_nodes)
+        rdma: Part = (s, node * g + s % g, a.reshape(-1) * rec, LEG_NETWORK)
+        # NVLink: forwarder (node(r), i) -> r; i == local(r) is the forwarder itself
+        i, r = np.divmod(np.arange(g * ep, dtype=np.int64), ep)
+        nvl: Part = ((r // g) * g + i, r, b.reshape(-1) * rec, LEG_NVLINK)
+        parts = [rdma, nvl]
+    if reverse:
+        parts = [(d, s_, size, leg) for s_, d, size, leg in parts]
+    return _flows(parts, logical_tokens * rec)
+
+
+def normal_dispatch(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
+                    gpus_per_node: int, record: int) -> Flows:
+    """Flows of a DeepEP normal-mode dispatch in one EP group (traffic-mechanics §2.2-§2.3, §6.3).
+
+    Internode (the group spans several nodes):
+
+    1. RDMA leg: source (a, i) sends to (b, i), for every other node b, one record per token
+       with an expert on node b (dedup per node). Tokens for its own node cost no network.
+    2. NVLink leg: forwarder (b, i) copies to (b, j), j != i, one record per token from any
+       source with local index i, node b's own (b, i) included, that has an expert on (b, j)
+       (dedup per GPU). A copy to the forwarder itself is local and left out.
+
+    Intranode (``ep <= gpus_per_node``, DeepEP's intranode kernels): source s sends one
+    record over NVLink to each other GPU j per token with an expert on j (dedup per GPU).
+
+    ``logical_bytes`` follows DeepEP's own benchmark (``tests/test_internode.py``,
+    ``test_intranode.py``): internode, ``num_rdma_token_sent`` = the (token, distinct node)
+    pairs **including the source's own node** (its RDMA figure divides these bytes by the
+    time); intranode, the (token, distinct GPU) pairs including the source itself (the
+    received rows); both times `record` and summed over sources. DeepEP counts payload
+    bytes (hidden plus FP8 scales) where this counts the full record, about 1% more.
+
+    Parameters
+    ----------
+    experts_by_rank : ndarray of int, shape (ep_size, tokens, k)
+        Expert ids chosen by each source rank's tokens.
+    expert_rank : ndarray of int
+        Expert id -> rank in the group (``gating.default_placement``, or EPLB slots ->
+        rank with slot ids in `experts_by_rank`).
+    gpus_per_node : int
+        GPUs per node g; rank = node * g + local.
+    record : int
+        Bytes per token record (``record_bytes(..., "dispatch", "normal")``).
+
+    Returns
+    -------
+    Flows
+        Network flows first (by source, then node), then NVLink flows; none empty.
+    """
+    return _normal(experts_by_rank, expert_rank, gpus_per_node, record, reverse=False)
+
+
+def normal_combine(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
+                   gpus_per_node: int, record: int) -> Flows:
+    """Flows of a DeepEP normal-mode combine: the transpose of ``normal_dispatch``.
+
+    NVLink leg (b, j) -> (b, i) with the token counts of dispatch's (b, i) -> (b, j), then,
+    after the forwarder's reduction, RDMA leg (b, i) -> (a, i) with the counts of dispatch's
+    (a, i) -> (b, i): one reduced row per (token, node) (traffic-mechanics §2.3, §6.3 steps
+    4-5). Intranode: GPU j -> source s per token. ``logical_bytes`` as for dispatch (DeepEP
+    sets ``combine_bf16_rdma_recv_bytes = dispatch_bf16_rdma_send_bytes``), with `record`
+    the combine record (``record_bytes(..., "bf16", "combine", "normal")``).
+    """
+    return _normal(experts_by_rank, expert_rank, gpus_per_node, record, reverse=True)
+
+
+def _low_latency(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
+                 gpus_per_node: int, record: int, nvlink_local: bool, reverse: bool) -> Flows:
+    ranks, ep = _ranks(experts_by_rank, expert_rank, gpus_per_node)
+    table = np.asarray(expert_rank, dtype=np.int64)
+    # one message per (token, expert): no dedup, a token with two experts on a GPU goes twice
+    msgs = _pair_counts(_source_index(ep) * ep + ranks, None, ep * ep)
+    # one 4-byte count (dispatch) or flag (combine) per (source, expert), zero tokens or not
+    signals = np.bincount(table, minlength=ep).astype(np.int64) * SIGNAL_BYTES
+    s, r = np.divmod(np.arange(ep * ep, dtype=np.int64), ep)
+    size = msgs * float(record) + signals[r]
+    same_node = (s // gpus_per_node) == (r // gpus_per_node)
+    nvl = same_node if nvlink_local else np.zeros(ep * ep, dtype=bool)
+    src, dst = (r, s) if reverse else (s, r)
+    logical = float(ranks.size) * record
+    return _flows([(src[~nvl], dst[~nvl], size[~nvl], LEG_NETWORK),
+                   (src[nvl], dst[nvl], size[nvl], LEG_NVLINK)], logical)
+
+
+def low_latency_dispatch(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
+                         gpus_per_node: int, record: int, nvlink_local: bool = True) -> Flows:
+    """Flows of a DeepEP low-latency dispatch (traffic-mechanics §2.4, §6.4).
+
+    Every (token, selected expert) is one message of `record` bytes from the source straight
+    to the expert's rank, without dedup or forwarding; messages are aggregated per (source,
+    destination) pair. After its last token the source puts one 4-byte count to every expert
+    (zero-token pairs included), added to the flow to that expert's rank; so every source
+    has a flow to every rank that hosts an expert.
+
+    Same-node pairs go over NVLink when `nvlink_local` (the kernel's NVLink stores since
+    DeepEP PR #173), else over the network like any pair (before #173). How a cross-rail
+    network message crosses planes (policy A/B/C of §2.4) is left to the caller: these are
+    end-to-end flows. A message to the source's own rank is a local copy and is left out.
+
+    ``logical_bytes`` = messages x `record` over all sources, own rank included and count
+    signals excluded: what DeepEP's ``test_low_latency.py`` divides by the time.
+
+    Parameters
+    ----------
+    experts_by_rank : ndarray of int, shape (ep_size, tokens, k)
+        Expert ids chosen by each source rank's tokens (k = K + 1 with the shared expert
+        routed; `expert_rank` then needs an entry for it).
+    expert_rank : ndarray of int
+        Expert id -> rank. Every entry is an expert that receives a count signal, so with
+        EPLB pass physical slot ids and ``arange(num_replicas) // slots_per_gpu``.
+    gpus_per_node : int
+        GPUs per node g.
+    record : int
+        Bytes per message (``record_bytes(..., "dispatch", "low-latency")``).
+    nvlink_local : bool
+        Same-node pairs over NVLink (True) or the network (False).
+
+    Returns
+    -------
+    Flows
+        Network flows first, then NVLink flows, each by (source, destination).
+    """
+    return _low_latency(experts_by_rank, expert_rank, gpus_per_node, record, nvlink_local,
+                        reverse=False)
+
+
+def low_latency_combine(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
+                        gpus_per_node: int, record: int, nvlink_local: bool = True) -> Flows:
+    """Flows of a DeepEP low-latency combine: the transpose of ``low_latency_dispatch``.
+
+    The expert's rank returns one `record`-byte row (2H BF16) per (token, expert) to the
+    source, then one 4-byte flag per (expert, source); the source reduces. ``logical_bytes``
+    = rows x `record`, as DeepEP's ``num_combine_comm_bytes``.
+    """
+    return _low_latency(experts_by_rank, expert_rank, gpus_per_node, record, nvlink_local,
+                        reverse=True)

@@ -1,0 +1,667 @@
+"""Pipeline-parallel schedules as per-rank programs: DualPipe, DualPipeV, 1F1B and ZB-H1.
+
+Each pipeline rank runs a fixed sequence of compute *items* (F, B, W, or an overlapped F&B),
+and each item consumes and produces point-to-point messages (activations forward, gradients
+backward) with its neighbouring ranks. :func:`pipeline_items` builds that sequence; the traffic
+generator turns its messages into flows, and :func:`replay_idle` times it with zero
+communication to check the schedule against the closed-form bubbles of :func:`bubble_formula`.
+
+DualPipe and DualPipeV follow the open-source reference (deepseek-ai/DualPipe) step by step,
+including its middle/last-rank special cases, so the op order and the posted
+``batch_isend_irecv`` batches match it exactly (:func:`listing`). 1F1B is the standard
+non-interleaved schedule; ``zb1p`` is ZB-H1 (Qi et al., 2023), the zero-bubble variant of 1F1B
+with the same peak activation memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+__all__ = [
+    "SCHEDULES",
+    "Item",
+    "Message",
+    "Schedule",
+    "bubble_formula",
+    "listing",
+    "num_stages",
+    "pipeline_items",
+    "replay_idle",
+    "stage_of",
+]
+
+Schedule = Literal["dualpipe", "dualpipev", "1f1b", "zb1p"]
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A P2P tensor between neighbouring pipeline ranks.
+
+    Attributes
+    ----------
+    peer : int
+        The other pipeline rank (the receiver in a send, the sender in a receive).
+    kind : {"a", "g"}
+        Activation (forward) or gradient (backward).
+    module : int
+        Which of the rank's modules produced or consumes it (0 or 1; always 0 for 1F1B and
+        ZB1P). A message always joins the same module index on both ranks.
+    mb : int
+        Micro-batch index within that module's direction, from 0.
+    """
+
+    peer: int
+    kind: Literal["a", "g"]
+    module: int
+    mb: int
+
+
+@dataclass(frozen=True)
+class Item:
+    """One compute item of a pipeline rank, in program order.
+
+    Attributes
+    ----------
+    kind : {"F", "B", "W", "FB"}
+        Forward, backward, deferred weight-gradient work, or an overlapped forward and
+        backward pair (DualPipe's F&B).
+    f : tuple of (int, int) or None
+        ``(module, mb)`` of the forward part (F and FB), else None.
+    b : tuple of (int, int) or None
+        ``(module, mb)`` of the backward part (B and FB), else None.
+    zero_bubble : bool
+        True for a B whose weight-gradient work is deferred to a later W. The backward of an
+        FB is always a full backward, so this is False there.
+    recvs : tuple of Message
+        Inputs that must have arrived before the item can start (production semantics).
+    sends : tuple of Message
+        Outputs the item produces, sent when it finishes (production semantics).
+    posted : tuple of (str, Message)
+        The reference code's ``batch_isend_irecv`` posted just before this item, as
+        ``("s" | "r", Message)`` in posting order; empty if nothing was posted.
+    """
+
+    kind: Literal["F", "B", "W", "FB"]
+    f: tuple[int, int] | None
+    b: tuple[int, int] | None
+    zero_bubble: bool
+    recvs: tuple[Message, ...]
+    sends: tuple[Message, ...]
+    posted: tuple[tuple[str, Message], ...]
+
+
+# (upstream rank, downstream rank) of one module, in that module's flow direction; None where
+# the data enters from the host or loss, or is handed over locally (DualPipeV's turn-around).
+_Links = tuple[int | None, int | None]
+
+
+def _check_int(name: str, value: object) -> int:
+    # bool is an int subclass; a flag passed as a count is a bug, not a count of 0 or 1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def _check_schedule(schedule: object) -> Schedule:
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+    return schedule  # type: ignore[return-value]
+
+
+def _check_pp(schedule: Schedule, pp: object) -> int:
+    pp = _check_int("pp", pp)
+    if pp < 1:
+        raise ValueError(f"pp must be at least 1, got {pp}")
+    if schedule == "dualpipe" and pp % 2:
+        # the two directions meet between the two middle ranks: an odd pipeline has no middle
+        raise ValueError(f"dualpipe needs an even number of pipeline ranks, got pp={pp}")
+    return pp
+
+
+def _check_rank(pp: int, rank: object) -> int:
+    rank = _check_int("rank", rank)
+    if not 0 <= rank < pp:
+        raise ValueError(f"rank must be in [0, {pp}), got {rank}")
+    return rank
+
+
+def _check_chunks(schedule: Schedule, pp: int, num_chunks: object) -> int:
+    num_chunks = _check_int("num_chunks", num_chunks)
+    if schedule in ("dualpipe", "dualpipev"):
+        if num_chunks < 2 * pp:
+            raise ValueError(f"{schedule} needs num_chunks >= 2*pp = {2 * pp}, got {num_chunks}")
+        if schedule == "dualpipe" and num_chunks % 2:
+            # half the micro-batches go each way
+            raise ValueError(f"dualpipe needs an even num_chunks, got {num_chunks}")
+    elif num_chunks < pp:
+        raise ValueError(f"{schedule} needs num_chunks >= pp = {pp}, got {num_chunks}")
+    return num_chunks
+
+
+def num_stages(schedule: Schedule, pp: int) -> int:
+    """Number of model stages the pipeline is cut into.
+
+    Parameters
+    ----------
+    schedule : {"dualpipe", "dualpipev", "1f1b", "zb1p"}
+        Pipeline schedule.
+    pp : int
+        Number of pipeline ranks (devices).
+
+    Returns
+    -------
+    int
+        ``2 * pp`` for DualPipeV (two stages per device, no duplicates), else ``pp``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown schedule or an invalid ``pp``.
+    """
+    schedule = _check_schedule(schedule)
+    pp = _check_pp(schedule, pp)
+    return 2 * pp if schedule == "dualpipev" else pp
+
+
+def stage_of(schedule: Schedule, pp: int, rank: int, module: int) -> int:
+    """Which model stage (0-based, in model order) a rank's module holds.
+
+    Parameters
+    ----------
+    schedule : {"dualpipe", "dualpipev", "1f1b", "zb1p"}
+        Pipeline schedule.
+    pp : int
+        Number of pipeline ranks (devices).
+    rank : int
+        Pipeline rank, ``0 <= rank < pp``.
+    module : int
+        0 or 1 for DualPipe and DualPipeV; 0 for 1F1B and ZB1P.
+
+    Returns
+    -------
+    int
+        Module 0 holds stage ``rank``. Module 1 holds stage ``pp - 1 - rank`` (DualPipe: the
+        mirror copy) or ``2*pp - 1 - rank`` (DualPipeV: the second leg of the V).
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments, including module 1 of a one-module schedule.
+    """
+    schedule = _check_schedule(schedule)
+    pp = _check_pp(schedule, pp)
+    rank = _check_rank(pp, rank)
+    module = _check_int("module", module)
+    n_modules = 2 if schedule in ("dualpipe", "dualpipev") else 1
+    if not 0 <= module < n_modules:
+        raise ValueError(f"{schedule} ranks hold modules 0..{n_modules - 1}, got {module}")
+    if module == 0:
+        return rank
+    return (pp - 1 - rank) if schedule == "dualpipe" else (2 * pp - 1 - rank)
+
+
+def _links(schedule: Schedule, pp: int, rank: int, module: int) -> _Links:
+    prev = rank - 1 if rank > 0 else None
+    nxt = rank + 1 if rank < pp - 1 else None
+    if module == 0:
+        # DualPipeV's module 0 on the last rank hands its output to module 1 in memory
+        return prev, (None if schedule == "dualpipev" and rank == pp - 1 else nxt)
+    # module 1 flows towards rank 0 in both DualPipe (direction U) and DualPipeV (the V's
+    # second leg); in DualPipeV it starts from the local turn-around on the last rank
+    return (None if schedule == "dualpipev" and rank == pp - 1 else nxt), prev
+
+
+@dataclass
+class _Recorder:
+    """Builds one rank's item list while tracking the reference code's pending P2P list."""
+
+    links: Callable[[int], _Links]
+    items: list[Item] = field(default_factory=list)
+    pending: list[tuple[str, Message]] = field(default_factory=list)
+    # next micro-batch per module for each counter; the reference keeps the same six counters
+    f_next: list[int] = field(default_factory=lambda: [0, 0])
+    b_next: list[int] = field(default_factory=lambda: [0, 0])
+    recv_f_next: list[int] = field(default_factory=lambda: [0, 0])
+    recv_b_next: list[int] = field(default_factory=lambda: [0, 0])
+    send_f_next: list[int] = field(default_factory=lambda: [0, 0])
+    send_b_next: list[int] = field(default_factory=lambda: [0, 0])
+    weight_queue: int = 0
+
+    # -- posting: these mirror when the reference appends to its pending list ------------------
+
+    def recv_forward(self, module: int) -> None:
+        src = self.links(module)[0]
+        if src is not None:
+            self.pending.append(("r", Message(src, "a", module, self.recv_f_next[module])))
+            self.recv_f_next[module] += 1
+
+    def send_forward(self, module: int) -> None:
+        dst = self.links(module)[1]
+        if dst is not None:
+            self.pending.append(("s", Message(dst, "a", module, self.send_f_next[module])))
+            self.send_f_next[module] += 1
+
+    def recv_backward(self, module: int) -> None:
+        dst = self.links(module)[1]
+        if dst is not None:
+            self.pending.append(("r", Message(dst, "g", module, self.recv_b_next[module])))
+            self.recv_b_next[module] += 1
+
+    def send_backward(self, module: int) -> None:
+        src = self.links(module)[0]
+        if src is not None:
+            self.pending.append(("s", Message(src, "g", module, self.send_b_next[module])))
+            self.send_b_next[module] += 1
+
+    # -- compute: each item first posts (and in the reference, waits for) the pending list ----
+
+    def _emit(
+        self,
+        kind: Literal["F", "B", "W", "FB"],
+        f: int | None = None,
+        b: int | None = None,
+        zero_bubble: bool = False,
+    ) -> None:
+        recvs: list[Message] = []
+        sends: list[Message] = []
+        f_part = b_part = None
+        if f is not None:
+            mb = self.f_next[f]
+            self.f_next[f] += 1
+            f_part = (f, mb)
+            src, dst = self.links(f)
+            if src is not None:
+                recvs.append(Message(src, "a", f, mb))
+            if dst is not None:
+                sends.append(Message(dst, "a", f, mb))
+        if b is not None:
+            mb = self.b_next[b]
+            self.b_next[b] += 1
+            b_part = (b, mb)
+            src, dst = self.links(b)
+            if dst is not None:
+                recvs.append(Message(dst, "g", b, mb))
+            if src is not None:
+                sends.append(Message(src, "g", b, mb))
+        self.items.append(
+            Item(kind, f_part, b_part, zero_bubble, tuple(recvs), tuple(sends), tuple(self.pending))
+        )
+        self.pending = []
+
+    def forward(self, module: int, recv: bool = True, send: bool = True) -> None:
+        if recv:
+            self.recv_forward(module)
+        self._emit("F", f=module)
+        if send:
+            self.send_forward(module)
+
+    def backward(
+        self, module: int, zero_bubble: bool = False, recv: bool = True, send: bool = True
+    ) -> None:
+        if recv:
+            self.recv_backward(module)
+        self._emit("B", b=module, zero_bubble=zero_bubble)
+        self.weight_queue += zero_bubble
+        if send:
+            self.send_backward(module)
+
+    def forward_backward(self, f: int, b: int, recv_f: bool = True) -> None:
+        if recv_f:
+            self.recv_forward(f)
+        self.recv_backward(b)
+        self._emit("FB", f=f, b=b)
+        self.send_forward(f)
+        self.send_backward(b)
+
+    def weight(self) -> None:
+        # a W runs the oldest deferred weight-gradient group, so one must be queued
+        if self.weight_queue == 0:
+            raise AssertionError("W scheduled with no deferred weight-gradient work")
+        self.weight_queue -= 1
+        self._emit("W")
+
+
+def _dualpipe_program(recorder: _Recorder, pp: int, rank: int, num_chunks: int, v: bool) -> None:
+    """The 8-step DualPipe (``v=False``) or DualPipeV (``v=True``) program of one rank."""
+    if v:
+        # DualPipeV: one input end (rank 0); "near" is module 0 everywhere, and the last rank,
+        # where the V turns around, takes the special-case role of DualPipe's middle ranks
+        half, dist, per_dir, near, far = pp, rank, num_chunks, 0, 1
+        special = rank == pp - 1
+    else:
+        half = pp // 2
+        dist = min(rank, pp - 1 - rank)  # distance to the nearest pipeline end
+        per_dir = num_chunks // 2
+        # the second half injects direction U (module 1) at its own end
+        near, far = (1, 0) if rank >= half else (0, 1)
+        special = rank in (half - 1, half)
+    r = recorder
+    wait = half - dist - 1  # how far this rank is from where the two streams first meet
+
+    # step 1: warm-up forwards of the near direction
+    for _ in range(2 * wait):
+        r.forward(near)
+    # step 2: alternate near and far forwards; the next near input is always pre-posted
+    r.recv_forward(near)
+    for i in range(dist + 1):
+        # a special rank's near output feeds the other special rank's next far forward, so it
+        # goes out at once instead of after the far forward
+        r.forward(near, recv=False, send=special)
+        r.recv_forward(near)
+        # the special rank's last far output waits for the un-overlapped start of step 4
+        r.forward(far, send=not special or i < dist)
+        if not special:
+            r.send_forward(near)
+    # step 3: zero-bubble far backwards, each weight pass filling the gap before the next F
+    for _ in range(wait):
+        r.backward(far, zero_bubble=True)
+        r.recv_forward(far)
+        r.weight()
+        r.forward(far, recv=False)
+    # step 4: steady state, two overlapped F&B chunks per iteration
+    for i in range(per_dir - 2 * half + dist + 1):
+        if i == 0 and special:
+            # the reference runs these two un-overlapped to shrink the bubble
+            r.forward(near, recv=False, send=False)
+            r.send_forward(far)
+            r.backward(far, send=False)
+            r.send_forward(near)
+            r.send_backward(far)
+        else:
+            # the first near input was pre-posted at the end of step 2
+            r.forward_backward(near, far, recv_f=i > 0)
+        r.forward_backward(far, near)
+    # step 5: cool-down, the far stream has no forwards left
+    for _ in range(wait):
+        r.backward(far)
+        r.forward_backward(far, near)
+    # step 6: backwards only; the later half defer their weight work to fill step 7/8 gaps
+    zero_bubble = False
+    for i in range(dist + 1):
+        if i == (dist + 1) // 2 and dist % 2 == 1:
+            zero_bubble = True
+        r.backward(far, zero_bubble=zero_bubble)
+        if i == (dist + 1) // 2 and dist % 2 == 0:
+            zero_bubble = True
+        r.backward(near, zero_bubble=zero_bubble)
+    # step 7: drain the weight queue one step behind the remaining near backwards
+    for _ in range(wait):
+        r.weight()
+        r.backward(near, zero_bubble=True)
+    # step 8: the rest of the queued weight work
+    for _ in range(dist + 1):
+        r.weight()
+
+
+def _one_f_one_b_program(recorder: _Recorder, pp: int, rank: int, num_chunks: int) -> None:
+    """Standard non-interleaved 1F1B: warm-up forwards, steady F then B, cool-down B."""
+    warmup = pp - rank - 1
+    for _ in range(warmup):
+        recorder.forward(0)
+    for _ in range(num_chunks - warmup):
+        recorder.forward(0)
+        recorder.backward(0)
+    for _ in range(warmup):
+        recorder.backward(0)
+
+
+def _zb_h1_program(recorder: _Recorder, pp: int, rank: int, num_chunks: int) -> None:
+    """ZB-H1: 1F1B with input-gradient-only B and deferred W, at 1F1B's peak memory.
+
+    Stage ``i`` runs ``pp - i`` forwards, then ``num_chunks - pp`` steady rounds of B, W, F
+    (W before F so at most ``pp`` micro-batches are ever in flight), then ``pp - 1`` cool-down
+    gaps between backwards, filled first with the ``i`` forwards it still owes downstream and
+    then with W, and finally ``i + 1`` trailing W. With F = B_input = W the backward chain runs
+    without a gap from the last stage to the first and no stage idles after its first B.
+    """
+    r = recorder
+    for _ in range(pp - rank):
+        r.forward(0)
+    for _ in range(num_chunks - pp):
+        r.backward(0, zero_bubble=True)
+        r.weight()
+        r.forward(0)
+    for gap in range(pp - 1):
+        r.backward(0, zero_bubble=True)
+        if gap < rank:
+            r.forward(0)
+        else:
+            r.weight()
+    r.backward(0, zero_bubble=True)
+    for _ in range(rank + 1):
+        r.weight()
+
+
+def _program(
+    schedule: Schedule, pp: int, rank: int, num_chunks: int
+) -> tuple[list[Item], tuple[tuple[str, Message], ...]]:
+    """Validate, build one rank's items, and return them with any batch posted after the last."""
+    schedule = _check_schedule(schedule)
+    pp = _check_pp(schedule, pp)
+    rank = _check_rank(pp, rank)
+    num_chunks = _check_chunks(schedule, pp, num_chunks)
+
+    def links(module: int) -> _Links:
+        return _links(schedule, pp, rank, module)
+
+    recorder = _Recorder(links)
+    if schedule in ("dualpipe", "dualpipev"):
+        _dualpipe_program(recorder, pp, rank, num_chunks, v=schedule == "dualpipev")
+    elif schedule == "1f1b":
+        _one_f_one_b_program(recorder, pp, rank, num_chunks)
+    else:
+        _zb_h1_program(recorder, pp, rank, num_chunks)
+    if recorder.weight_queue:
+        raise AssertionError(f"{schedule}: {recorder.weight_queue} weight passes never ran")
+    return recorder.items, tuple(recorder.pending)
+
+
+def pipeline_items(schedule: Schedule, pp: int, rank: int, num_chunks: int) -> list[Item]:
+    """The compute items of one pipeline rank, in program order.
+
+    Parameters
+    ----------
+    schedule : {"dualpipe", "dualpipev", "1f1b", "zb1p"}
+        ``dualpipe``: ``pp`` even, ``num_chunks`` even and ``>= 2*pp``; module 0 is stage
+        ``rank`` (direction D, entering at rank 0) and module 1 is stage ``pp-1-rank``
+        (direction U, entering at rank ``pp-1``); ``num_chunks/2`` micro-batches each way.
+        ``dualpipev``: ``2*pp`` stages, ``num_chunks >= 2*pp``; module 0 is stage ``rank``,
+        module 1 is stage ``2*pp-1-rank``; every micro-batch goes down module 0 and back up
+        module 1. ``1f1b``: one module (stage ``rank``), ``num_chunks >= pp``; ``pp-rank-1``
+        warm-up forwards, steady F then B, cool-down. ``zb1p``: ZB-H1 (Qi et al., 2023), B
+        split into input-gradient B and weight-gradient W with the Ws filling the cool-down.
+    pp : int
+        Number of pipeline ranks (devices).
+    rank : int
+        Pipeline rank, ``0 <= rank < pp``.
+    num_chunks : int
+        Number of micro-batches in the step (both directions together for DualPipe).
+
+    Returns
+    -------
+    list of Item
+        The items, with their production-semantics ``recvs``/``sends`` and, for DualPipe and
+        DualPipeV, the reference code's posted batches. For 1F1B and ZB1P, which have no
+        reference listing here, ``posted`` follows the same lazy discipline: an item's batch
+        holds the previous item's sends and its own receives.
+
+    Raises
+    ------
+    ValueError
+        For an unknown schedule, odd ``pp`` (DualPipe), ``rank`` out of range, or too few or
+        (DualPipe) an odd number of micro-batches.
+    """
+    return _program(schedule, pp, rank, num_chunks)[0]
+
+
+def _token(item: Item) -> str:
+    if item.kind == "W":
+        return "W"
+    f = f"F{item.f[0]}[{item.f[1]}]" if item.f is not None else ""
+    b = f"B{item.b[0]}[{item.b[1]}]{'z' if item.zero_bubble else ''}" if item.b is not None else ""
+    return f"{f}&{b}" if item.kind == "FB" else f + b
+
+
+def _batch(posted: tuple[tuple[str, Message], ...]) -> str:
+    ops = (f"{op}{m.peer}:{m.kind}{m.module}.{m.mb}" for op, m in posted)
+    return "{" + ",".join(ops) + "}"
+
+
+def listing(schedule: Schedule, pp: int, num_chunks: int) -> dict[int, str]:
+    """Each rank's items in the notation of the DualPipe worked example.
+
+    Parameters
+    ----------
+    schedule : {"dualpipe", "dualpipev", "1f1b", "zb1p"}
+        Pipeline schedule.
+    pp : int
+        Number of pipeline ranks.
+    num_chunks : int
+        Number of micro-batches.
+
+    Returns
+    -------
+    dict of int to str
+        Per rank, space-separated tokens: ``F0[i]``/``F1[i]`` forwards, ``B1[i]`` backwards
+        (``B1[i]z`` when zero-bubble), ``W``, ``F1[2]&B0[0]`` for an overlapped pair, and each
+        posted batch such as ``{s1:a0.0,r1:a1.1}`` (``s``/``r`` send/receive, peer rank,
+        ``a``/``g`` activation/gradient, module, micro-batch) before the item it precedes,
+        plus a final batch after the last item if one is posted there.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments (see :func:`pipeline_items`).
+    """
+    schedule = _check_schedule(schedule)
+    pp = _check_pp(schedule, pp)
+    out: dict[int, str] = {}
+    for rank in range(pp):
+        items, final = _program(schedule, pp, rank, num_chunks)
+        tokens: list[str] = []
+        for item in items:
+            if item.posted:
+                tokens.append(_batch(item.posted))
+            tokens.append(_token(item))
+        if final:
+            tokens.append(_batch(final))
+        out[rank] = " ".join(tokens)
+    return out
+
+
+def bubble_formula(schedule: Schedule, pp: int, F: float, B: float, W: float, FB: float) -> float:
+    """Closed-form pipeline bubble (idle time per rank) of a schedule.
+
+    Parameters
+    ----------
+    schedule : {"dualpipe", "dualpipev", "1f1b", "zb1p"}
+        Pipeline schedule.
+    pp : int
+        Number of pipeline ranks (devices).
+    F, B, W, FB : float
+        Durations of one forward chunk, one full backward chunk, its deferrable
+        weight-gradient part, and one overlapped forward-and-backward pair.
+
+    Returns
+    -------
+    float
+        With ``S`` the number of stages (:func:`num_stages`): 1F1B ``(S-1)(F+B)``; ZB1P
+        ``(S-1)(F+B-2W)``; DualPipe and DualPipeV ``(S/2-1)(FB+B-3W)``. DualPipeV has
+        ``S = 2*pp``, so it runs on ``S/2`` devices with the same bubble as DualPipe on ``S``.
+
+    Notes
+    -----
+    These are the published closed forms. :func:`replay_idle` reproduces them exactly for
+    F = 1, B = 2, W = 1, F&B = 3, for every rank and any number of micro-batches. They are not
+    exact everywhere: with W = 0.5 the DualPipe replay idles 1 less than the formula (9.5 vs
+    10.5 at 8 stages), and ZB-H1's form needs ``W <= B - W`` (a longer W cannot be hidden
+    behind the input-gradient chain; the replay then idles ``(S-1)F``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown schedule or invalid ``pp``.
+    """
+    stages = num_stages(schedule, pp)
+    if schedule == "1f1b":
+        return (stages - 1) * (F + B)
+    if schedule == "zb1p":
+        return (stages - 1) * (F + B - 2 * W)
+    return (stages / 2 - 1) * (FB + B - 3 * W)
+
+
+def replay_idle(
+    schedule: Schedule, pp: int, num_chunks: int, F: float, B: float, W: float, FB: float
+) -> list[float]:
+    """Time the schedule with zero communication and return each rank's idle time.
+
+    Every rank starts at time 0 and runs its items in order. An item starts when the rank is
+    free and every message in its ``recvs`` has arrived; a message arrives the instant the
+    item that sends it finishes (production semantics: the reference's posting batches play
+    no part). Durations: F ``F``; B ``B``, or ``B - W`` for a zero-bubble B; W ``W``; F&B
+    ``FB``. The idle time of a rank is the makespan (the time the last rank finishes) minus
+    that rank's busy time, which is how the DualPipe replay behind the bubble table counts it.
+
+    Parameters
+    ----------
+    schedule : {"dualpipe", "dualpipev", "1f1b", "zb1p"}
+        Pipeline schedule.
+    pp : int
+        Number of pipeline ranks.
+    num_chunks : int
+        Number of micro-batches.
+    F, B, W, FB : float
+        Durations as in :func:`bubble_formula`.
+
+    Returns
+    -------
+    list of float
+        Idle time of ranks ``0 .. pp-1``.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments (see :func:`pipeline_items`).
+    RuntimeError
+        If the ranks deadlock: some item waits for a message that is never sent.
+    """
+    programs = [pipeline_items(schedule, pp, rank, num_chunks) for rank in range(pp)]
+
+    def duration(item: Item) -> float:
+        if item.kind == "F":
+            return F
+        if item.kind == "B":
+            return B - W if item.zero_bubble else B
+        return W if item.kind == "W" else FB
+
+    # arrival time per (sender, receiver, kind, module, mb)
+    arrived: dict[tuple[int, int, str, int, int], float] = {}
+    position = [0] * pp
+    clock = [0.0] * pp
+    busy = [0.0] * pp
+    progress = True
+    # sweep the ranks until none can advance; an item's start depends only on items already
+    # timed, so the sweep order does not change the result
+    while progress:
+        progress = False
+        for rank, items in enumerate(programs):
+            while position[rank] < len(items):
+                item = items[position[rank]]
+                keys = [(m.peer, rank, m.kind, m.module, m.mb) for m in item.recvs]
+                if any(key not in arrived for key in keys):
+                    break
+                start = max([clock[rank], *(arrived[key] for key in keys)])
+                clock[rank] = start + duration(item)
+                busy[rank] += duration(item)
+                for m in item.sends:
+                    arrived[(rank, m.peer, m.kind, m.module, m.mb)] = clock[rank]
+                position[rank] += 1
+                progress = True
+    stuck = [rank for rank in range(pp) if position[rank] < len(programs[rank])]
+    if stuck:
+        raise RuntimeError(f"{schedule} deadlocks: ranks {stuck} wait for messages never sent")
+    makespan = max(clock)
+    return [makespan - b for b in busy]

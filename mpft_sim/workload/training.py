@@ -1,0 +1,378 @@
+"""One training step as a program: pipeline schedule x expert parallel x ZeRO-1 data parallel.
+
+Lanes are the EP groups at each pipeline rank (``ep`` GPUs that all-to-all together run in
+lockstep). Each lane runs its pipeline rank's schedule (:mod:`mpft_sim.workload.schedules`);
+every schedule item expands into its stage's layers:
+
+- forward of a MoE layer: ATTN(F) -> dispatch -> MLP(F) -> combine; a dense layer has no
+  all-to-all; the first layer waits for the activation from the upstream stage, the last one's
+  output is sent downstream (production style: sent when ready, the consumer waits for it);
+- backward, layers in reverse: Combine(B) (a dispatch-pattern FP8 all-to-all) -> MLP(B) ->
+  [MLP(W)] -> Dispatch(B) (combine pattern, BF16) -> ATTN(B) -> [ATTN(W)]; a zero-bubble
+  backward (Bz) defers the W parts to the next W item;
+- an overlapped F&B pair interleaves the two layer by layer on two streams, as DeepSeek's
+  profile shows: compute ATTN(F), MLP(B), MLP(W), MLP(F), ATTN(B), ATTN(W); communication
+  Combine(B), Dispatch(F), Dispatch(B), Combine(F) (traffic-mechanics §1.9).
+
+At the end of the step each pair of mirror pipeline ranks (DualPipe: ranks r and P-1-r hold
+the same stages) reduce-scatters its gradients over its data-parallel group, updates its
+optimizer shard and all-gathers the parameters (ZeRO-1), experts over their expert-DP groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mpft_sim.paths import hash_keys
+from mpft_sim.spec.workload import ModelSpec, TrainingWorkloadSpec
+from mpft_sim.topology.fabric import Fabric
+from mpft_sim.workload.collectives import ring_flows, ring_steps
+from mpft_sim.workload.compute import LayerTimes, training_times
+from mpft_sim.workload.layout import RankLayout, place_ranks
+from mpft_sim.workload.moe_traffic import A2aPattern, MoeTraffic, build_moe_traffic
+from mpft_sim.workload.program import Comm, ProgramBuilder, Stream
+from mpft_sim.workload.schedules import Item, num_stages, pipeline_items, stage_of
+
+__all__ = ["JobInfo", "build_training", "stage_layers"]
+
+IntArray = NDArray[np.int64]
+
+
+@dataclass
+class JobInfo:
+    """What a job builder tells the results about its job."""
+
+    name: str
+    kind: str
+    lanes: list[int]
+    """The job's main lanes (pipeline ranks x EP groups, or EP groups)."""
+    step_lanes: list[int] = field(default_factory=list)
+    """Lanes of step-end collectives."""
+    gpus: int = 0
+    tokens_per_step: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def stage_layers(layers: int, stages: int) -> list[list[int]]:
+    """Split layers 0..layers-1 into contiguous stages, the earlier stages one longer."""
+    return [list(map(int, part)) for part in np.array_split(np.arange(layers), stages)]
+
+
+def _dense_params(model: ModelSpec, layers: list[int], stages: int, stage: int) -> float:
+    """Weights outside the routed experts held by one stage."""
+    total = 0.0
+    for layer in layers:
+        total += model.attention.params(model.hidden)
+        if layer < model.dense_layers:
+            total += 3 * model.hidden * model.dense_hidden
+        else:
+            total += model.shared_experts * 3 * model.hidden * model.expert_hidden
+            total += model.hidden * model.experts
+    if stage == 0:
+        total += model.vocab * model.hidden
+    if stage == stages - 1:
+        total += model.vocab * model.hidden
+    return total
+
+
+def _sample(seed: int, lane: int, layer: int, mb: int, count: int) -> int:
+    key = np.array([((lane * 1024 + layer) * 1_000_003 + mb)], dtype=np.int64)
+    return int(hash_keys(key, seed)[0] % np.uint64(count))
+
+
+class _Builder:
+    """State while expanding one training job."""
+
+    def __init__(self, spec: TrainingWorkloadSpec, fabric: Fabric, prog: ProgramBuilder,
+                 job: str) -> None:
+        self.spec, self.fabric, self.prog, self.job = spec, fabric, prog, job
+        self.model = spec.model
+        self.layout: RankLayout = place_ranks(spec.layout, fabric, ("jobs", job))
+        lay = self.layout
+        self.P, self.C = lay.pp, spec.batch.micro_batches
+        self.stages = num_stages(spec.schedule, self.P)
+        self.layers = stage_layers(self.model.layers, self.stages)
+        b = spec.batch
+        self.times = {dense: training_times(self.model, b.tokens, b.sequence, spec.compute,
+                                            dense) for dense in (True, False)}
+        g = fabric.gpus_per_node
+        self.traffic: MoeTraffic | None = None
+        if lay.ep > 1:
+            rng = np.random.default_rng(spec.seed)
+            self.traffic = build_moe_traffic(self.model, spec.expert_load, lay.ep, g, b.tokens,
+                                             "normal", rng)
+        self.pp_bytes = b.tokens * self.model.hidden * self.model.activation_bytes
+        self.lane_of: dict[tuple[int, int], int] = {}
+        for pp in range(self.P):
+            for edp in range(lay.edp):
+                self.lane_of[(pp, edp)] = prog.lane(job, f"{job}:pp{pp}.edp{edp}",
+                                                    lay.ep_group(pp, edp), stage=pp)
+        self.deferred: dict[int, list[float]] = {lane: [] for lane in self.lane_of.values()}
+        self.sends: dict[tuple[Any, ...], int] = {}
+        self.waits: list[tuple[tuple[Any, ...], int]] = []
+        self._ends: dict[tuple[int, str], tuple[IntArray, IntArray]] = {}
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def is_moe(self, layer: int) -> bool:
+        return layer >= self.model.dense_layers and self.traffic is not None
+
+    @property
+    def pool(self) -> MoeTraffic:
+        assert self.traffic is not None, "an all-to-all without expert parallelism"
+        return self.traffic
+
+    def lt(self, layer: int) -> LayerTimes:
+        return self.times[layer < self.model.dense_layers]
+
+    def compute(self, lane: int, kind: str, duration: float, deps: list[int], cat: str,
+                chunk: int, label: str) -> int:
+        return self.prog.task(lane, Stream.COMPUTE, kind, duration=duration, deps=deps,
+                              category=cat, chunk=chunk, label=label)
+
+    def a2a(self, lane: int, kind: str, pattern: A2aPattern, which: str, sample: int,
+            deps: list[int], cat: str, chunk: int, label: str) -> int:
+        gpus = self.prog.lanes[lane].gpus
+        ends = self._ends.get((lane, which))
+        if ends is None:
+            ends = (gpus[pattern.src], gpus[pattern.dst])
+            self._ends[(lane, which)] = ends
+        src, dst = ends
+        sizes = pattern.sizes[sample]
+        comm = Comm(kind, (src, dst, sizes), route_key=(lane, which),
+                    logical_bytes=float(pattern.logical_bytes[sample]),
+                    network_bytes=float(pattern.network_bytes[sample]))
+        return self.prog.task(lane, Stream.COMM, kind, comm=comm, deps=deps, category=cat,
+                              chunk=chunk, label=label)
+
+    def pp_send(self, lane: int, pp: int, msg: Any, after: int, cat: str, chunk: int) -> None:
+        edp = int(self.prog.lanes[lane].name.rsplit("edp", 1)[1])
+        peer_lane = self.lane_of[(msg.peer, edp)]
+        src = self.prog.lanes[lane].gpus
+        dst = self.prog.lanes[peer_lane].gpus
+        size = np.full(len(src), float(self.pp_bytes))
+        kind = "pp_act" if msg.kind == "a" else "pp_grad"
+        comm = Comm(kind, (src, dst, size), route_key=("pp", lane, peer_lane))
+        task = self.prog.task(lane, Stream.PP, kind, comm=comm, deps=[after], category=cat,
+                              chunk=chunk, label=f"{msg.kind}{msg.module}.{msg.mb}")
+        self.sends[(pp, msg.peer, msg.kind, msg.module, msg.mb, edp)] = task
+
+    def wait_for(self, lane: int, pp: int, item: Item, want: str, task: int) -> None:
+        """Make ``task`` wait for the item's incoming messages of kind ``want``."""
+        edp = int(self.prog.lanes[lane].name.rsplit("edp", 1)[1])
+        for msg in item.recvs:
+            if msg.kind == want:
+                self.waits.append(((msg.peer, pp, msg.kind, msg.module, msg.mb, edp), task))
+
+    # -- one schedule item --------------------------------------------------------------------
+
+    def forward_layers(self, pp: int, module: int) -> list[int]:
+        return self.layers[stage_of(self.spec.schedule, self.P, pp, module)]
+
+    def item(self, lane: int, pp: int, item: Item, chunk: int) -> None:
+        cat = {"F": "forward", "W": "backward_weight", "FB": "overlapped"}.get(
+            item.kind, "backward_input" if item.zero_bubble else "backward")
+        if item.kind == "W":
+            work = self.deferred[lane].pop(0) if self.deferred[lane] else 0.0
+            self.compute(lane, "w", work, [], cat, chunk, "W")
+            return
+        f_layers = self.forward_layers(pp, item.f[0]) if item.f else []
+        b_layers = list(reversed(self.forward_layers(pp, item.b[0]))) if item.b else []
+        f_prev: list[int] = []
+        b_prev: list[int] = []
+        f_first = b_first = -1
+        f_last = b_last = -1
+        deferred = 0.0
+        for i in range(max(len(f_layers), len(b_layers))):
+            lf = f_layers[i] if i < len(f_layers) else None
+            lb = b_layers[i] if i < len(b_layers) else None
+            mb_f = item.f[1] if item.f else -1
+            mb_b = item.b[1] if item.b else -1
+            t_cb = t_af = t_df = t_mb = t_db = t_mf = t_cf = t_ab = -1
+            # the stream order of an overlapped pair (§1.9): comm Combine(B), Dispatch(F),
+            # Dispatch(B), Combine(F); compute ATTN(F), MLP(B), MLP(W), MLP(F), ATTN(B), ATTN(W)
+            if lb is not None and self.is_moe(lb):
+                k = _sample(self.spec.seed, lane, lb, mb_b, self.pool.samples)
+                t_cb = self.a2a(lane, "combine_bwd", self.pool.dispatch,
+                                "dispatch", k, b_prev, cat, chunk, f"L{lb}.mb{mb_b}")
+                b_prev = [t_cb]
+            if lf is not None:
+                t_af = self.compute(lane, "attn_f", self.lt(lf).attention_forward, f_prev, cat,
+                                    chunk, f"L{lf}.mb{mb_f}")
+                f_prev = [t_af]
+                if self.is_moe(lf):
+                    k = _sample(self.spec.seed, lane, lf, mb_f, self.pool.samples)
+                    t_df = self.a2a(lane, "dispatch", self.pool.dispatch, "dispatch",
+                                    k, f_prev, cat, chunk, f"L{lf}.mb{mb_f}")
+                    f_prev = [t_df]
+            if lb is not None:
+                skew = self._skew(lane, lb, mb_b)
+                lt = self.lt(lb)
+                t_mb = self.compute(lane, "mlp_b", lt.mlp_backward_input * skew, b_prev, cat,
+                                    chunk, f"L{lb}.mb{mb_b}")
+                b_prev = [t_mb]
+                if item.zero_bubble:
+                    deferred += lt.mlp_backward_weight * skew
+                else:
+                    self.compute(lane, "mlp_w", lt.mlp_backward_weight * skew, [], cat, chunk,
+                                 f"L{lb}.mb{mb_b}")
+                if self.is_moe(lb):
+                    k = _sample(self.spec.seed, lane, lb, mb_b, self.pool.samples)
+                    t_db = self.a2a(lane, "dispatch_bwd", self.traffic.combine, "combine",  # type: ignore[union-attr]
+                                    k, b_prev, cat, chunk, f"L{lb}.mb{mb_b}")
+                    b_prev = [t_db]
+            if lf is not None:
+                t_mf = self.compute(lane, "mlp_f", self.lt(lf).mlp_forward
+                                    * self._skew(lane, lf, mb_f), f_prev, cat, chunk,
+                                    f"L{lf}.mb{mb_f}")
+                f_prev = [t_mf]
+                if self.is_moe(lf):
+                    k = _sample(self.spec.seed, lane, lf, mb_f, self.pool.samples)
+                    t_cf = self.a2a(lane, "combine", self.pool.combine, "combine", k,
+                                    f_prev, cat, chunk, f"L{lf}.mb{mb_f}")
+                    f_prev = [t_cf]
+            if lb is not None:
+                lt = self.lt(lb)
+                t_ab = self.compute(lane, "attn_b", lt.attention_backward_input, b_prev, cat,
+                                    chunk, f"L{lb}.mb{mb_b}")
+                b_prev = [t_ab]
+                if item.zero_bubble:
+                    deferred += lt.attention_backward_weight
+                else:
+                    self.compute(lane, "attn_w", lt.attention_backward_weight, [], cat, chunk,
+                                 f"L{lb}.mb{mb_b}")
+            if i == 0:
+                f_first = t_af
+                b_first = t_cb if t_cb >= 0 else t_mb
+            f_last = f_prev[0] if f_prev else -1
+            b_last = b_prev[0] if b_prev else -1
+        if item.zero_bubble:
+            self.deferred[lane].append(deferred)
+        if f_first >= 0:
+            self.wait_for(lane, pp, item, "a", f_first)
+        if b_first >= 0:
+            self.wait_for(lane, pp, item, "g", b_first)
+        for msg in item.sends:
+            self.pp_send(lane, pp, msg, f_last if msg.kind == "a" else b_last, cat, chunk)
+
+    def _skew(self, lane: int, layer: int, mb: int) -> float:
+        if not self.is_moe(layer):
+            return 1.0
+        assert self.traffic is not None
+        return float(self.traffic.load_factor[_sample(self.spec.seed, lane, layer, mb,
+                                                      self.traffic.samples)])
+
+    # -- step end -----------------------------------------------------------------------------
+
+    def step_end(self) -> list[int]:
+        """ZeRO-1 per group of pipeline ranks holding the same stages."""
+        spec, lay, model = self.spec, self.layout, self.model
+        opt = spec.optimizer
+        g = self.fabric.gpus_per_node
+        lat = self.fabric.spec.fabric.latency
+        step_latency = lat.endpoint + 3 * lat.switch + 4 * lat.link
+        mirror = opt.mirror and spec.schedule == "dualpipe"
+        pairs = ([(r, self.P - 1 - r) for r in range(self.P // 2)] if mirror
+                 else [(r,) for r in range(self.P)])
+        lanes_out = []
+        for ranks in pairs:
+            members = [self.lane_of[(r, e)] for r in ranks for e in range(lay.edp)]
+            gpus = np.concatenate([self.prog.lanes[m].gpus for m in members])
+            dp_lane = self.prog.lane(self.job, f"{self.job}:dp{'+'.join(map(str, ranks))}",
+                                     gpus)
+            lanes_out.append(dp_lane)
+            ends = [self.prog.last(m, s) for m in members for s in Stream]
+            r0 = ranks[0]
+            modules = (0, 1) if spec.schedule in ("dualpipe", "dualpipev") else (0,)
+            held = [stage_of(spec.schedule, self.P, r0, m) for m in modules]
+            dense = sum(_dense_params(model, self.layers[s], self.stages, s) for s in held)
+            moe_layers = sum(1 for s in held for layer in self.layers[s]
+                             if layer >= model.dense_layers)
+            experts = (model.experts // lay.ep * moe_layers * 3 * model.hidden
+                       * model.expert_hidden) if lay.ep > 1 else 0.0
+            if not opt.zero1:
+                self.prog.task(dp_lane, Stream.COMPUTE, "optimizer", duration=0.0, deps=ends,
+                               category="optimizer")
+                continue
+            rs = self._ring(dp_lane, gpus, members, dense, experts, opt.grad_bytes,
+                            "reduce_scatter", ends, step_latency, g)
+            shard = (dense + experts) / max(len(gpus), 1)
+            update = self.spec.compute.duration_s("optimizer")
+            if update is None:  # Adam: read and write fp32 master, two moments, the grad
+                update = shard * 16 / (self.spec.compute.memory_bandwidth_Bps
+                                       * self.spec.compute.efficiency)
+            upd = self.prog.task(dp_lane, Stream.COMPUTE, "optimizer", duration=update,
+                                 deps=[rs], category="optimizer")
+            self._ring(dp_lane, gpus, members, dense, experts, opt.param_bytes, "allgather",
+                       [upd], step_latency, g)
+        return lanes_out
+
+    def _ring(self, dp_lane: int, gpus: IntArray, members: list[int], dense: float,
+              experts: float, width: int, kind: str, deps: list[int], step_latency: float,
+              g: int) -> int:
+        lay = self.layout
+        parts = [ring_flows(gpus, g, dense * width, kind)]  # type: ignore[arg-type]
+        if experts:
+            # experts: EP index e of every member lane holds the same experts
+            by_e = np.stack([self.prog.lanes[m].gpus for m in members])  # (lanes, ep)
+            for e in range(lay.ep):
+                parts.append(ring_flows(by_e[:, e], g, experts * width, kind))  # type: ignore[arg-type]
+        src = np.concatenate([p[0] for p in parts])
+        dst = np.concatenate([p[1] for p in parts])
+        size = np.concatenate([p[2] for p in parts])
+        steps = ring_steps(kind, len(gpus))  # type: ignore[arg-type]
+        comm = Comm("grad_rs" if kind == "reduce_scatter" else "param_ag",
+                    (src, dst, size), route_key=(dp_lane, kind),
+                    extra_latency_s=steps * step_latency)
+        return self.prog.task(dp_lane, Stream.COMM, comm.tag, comm=comm, deps=deps,
+                              category="optimizer")
+
+
+def build_training(spec: TrainingWorkloadSpec, fabric: Fabric, prog: ProgramBuilder,
+                   job: str | None = None,
+                   progress: Callable[[float], None] | None = None) -> JobInfo:
+    """Add one training step of ``spec`` to a program.
+
+    Parameters
+    ----------
+    spec : TrainingWorkloadSpec
+    fabric : Fabric
+    prog : ProgramBuilder
+    job : str, optional
+        The job's name in the program (default: the spec's name).
+
+    Returns
+    -------
+    JobInfo
+    """
+    name = job or spec.name
+    b = _Builder(spec, fabric, prog, name)
+    lay = b.layout
+    chunk = 0
+    for pp in range(b.P):
+        items = pipeline_items(spec.schedule, b.P, pp, b.C)
+        for edp in range(lay.edp):
+            lane = b.lane_of[(pp, edp)]
+            for item in items:
+                b.item(lane, pp, item, chunk)
+                chunk += 1
+        if progress is not None:
+            progress((pp + 1) / b.P)
+    for key, consumer in b.waits:
+        prog.edge(b.sends[key], consumer)
+    dp_lanes = b.step_end()
+    tokens = spec.batch.tokens * spec.batch.micro_batches * lay.dp
+    info: dict[str, Any] = {
+        "schedule": spec.schedule, "pp": lay.pp, "dp": lay.dp, "ep": lay.ep,
+        "micro_batches": b.C, "stage_layers": [len(s) for s in b.layers],
+    }
+    if b.traffic is not None:
+        info["fanout"] = b.traffic.fanout
+        info["routing_samples"] = b.traffic.samples
+    return JobInfo(name, "training", list(b.lane_of.values()), dp_lanes, lay.pp * lay.dp,
+                   float(tokens), info)
