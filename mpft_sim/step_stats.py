@@ -33,6 +33,7 @@ FloatArray = NDArray[np.float64]
 # which DeepEP kernel each all-to-all task runs: the backward of the combine is a
 # dispatch-pattern transfer (FP8), the backward of the dispatch a combine-pattern one (BF16)
 A2A_KERNELS = {"dispatch": ("dispatch", "combine_bwd"), "combine": ("combine", "dispatch_bwd")}
+MARKERS = ("item_start", "item_end")  # zero-length synchronisation points, not work
 _ROWS = ("forward_s", "bubble_s", "backward_input_s", "backward_weight_s", "overlapped_s",
          "optimizer_s")
 
@@ -76,8 +77,9 @@ def lane_breakdown(ops: OpTable, lane: int, t0: float, t1: float,
                    optimizer_start: float) -> dict[str, float]:
     """The breakdown rows of one lane over [t0, t1] (see the module docstring)."""
     prog = ops.program
+    markers = [prog.kinds.index(k) for k in MARKERS if k in prog.kinds]
     mine = np.flatnonzero((prog.lane == lane) & (prog.chunk >= 0)
-                          & (prog.stream != Stream.PP))
+                          & (prog.stream != Stream.PP) & ~np.isin(prog.kind, markers))
     out = dict.fromkeys(_ROWS, 0.0)
     out["optimizer_s"] = max(0.0, t1 - optimizer_start)
     horizon = min(t1, optimizer_start)

@@ -216,7 +216,9 @@ class ComputeSpec(Spec):
 class OptimizerSpec(Spec):
     """Step-end gradient synchronisation (ZeRO-1) and the optimizer update."""
 
-    zero1: bool = option(default=True, doc="reduce-scatter grads, update shards, all-gather")
+    zero1: bool = option(default=True,
+                         doc="model the ZeRO-1 step end (reduce-scatter gradients, update the "
+                             "shards, all-gather parameters); false leaves the step end out")
     grad_bytes: int = option(default=2, ge=1, doc="bytes per gradient element (bf16: 2)")
     param_bytes: int = option(default=2, ge=1, doc="bytes per parameter gathered")
     mirror: bool = option(default=True,
@@ -248,6 +250,11 @@ class TrainingWorkloadSpec(Spec):
     layout: LayoutSpec = field(default_factory=LayoutSpec)
     batch: BatchSpec = field(default_factory=BatchSpec)
     schedule: Schedule = option(default="dualpipe", doc=", ".join(SCHEDULES))
+    pipeline_sync: Literal["item", "layer"] = option(
+        default="item",
+        doc="item: a schedule item starts once all its inputs have arrived and sends its outputs "
+            "when it ends (the reference code; the published bubbles); layer: the forward and "
+            "backward halves of an overlapped pair each wait for, and send, their own tensor")
     expert_parallel: ExpertParallelSpec = field(default_factory=ExpertParallelSpec)
     expert_load: ExpertLoadSpec = field(default_factory=ExpertLoadSpec)
     compute: ComputeSpec = field(default_factory=ComputeSpec)

@@ -183,8 +183,15 @@ class _Builder:
             return
         f_layers = self.forward_layers(pp, item.f[0]) if item.f else []
         b_layers = list(reversed(self.forward_layers(pp, item.b[0]))) if item.b else []
-        f_prev: list[int] = []
-        b_prev: list[int] = []
+        whole = self.spec.pipeline_sync == "item"
+        gate = -1
+        if whole and item.recvs:
+            # the item starts once the rank is free and all its inputs are in (a zero-length
+            # marker in the compute stream waits for them)
+            gate = self.prog.task(lane, Stream.COMPUTE, "item_start", category=cat,
+                                  chunk=chunk, label=item.kind)
+        f_prev: list[int] = [gate] if gate >= 0 else []
+        b_prev: list[int] = [gate] if gate >= 0 else []
         f_first = b_first = -1
         f_last = b_last = -1
         deferred = 0.0
@@ -253,10 +260,21 @@ class _Builder:
             b_last = b_prev[0] if b_prev else -1
         if item.zero_bubble:
             self.deferred[lane].append(deferred)
-        if f_first >= 0:
-            self.wait_for(lane, pp, item, "a", f_first)
-        if b_first >= 0:
-            self.wait_for(lane, pp, item, "g", b_first)
+        if gate >= 0:
+            self.wait_for(lane, pp, item, "a", gate)
+            self.wait_for(lane, pp, item, "g", gate)
+        else:
+            if f_first >= 0:
+                self.wait_for(lane, pp, item, "a", f_first)
+            if b_first >= 0:
+                self.wait_for(lane, pp, item, "g", b_first)
+        if whole and item.sends:
+            # outputs leave when the whole item has ended
+            end = self.prog.task(lane, Stream.COMPUTE, "item_end",
+                                 deps=[t for t in (f_last, b_last, self.prog.last(
+                                     lane, Stream.COMPUTE)) if t >= 0], category=cat,
+                                 chunk=chunk, label=item.kind, ordered=False)
+            f_last = b_last = end
         for msg in item.sends:
             self.pp_send(lane, pp, msg, f_last if msg.kind == "a" else b_last, cat, chunk)
 
@@ -273,6 +291,8 @@ class _Builder:
         """ZeRO-1 per group of pipeline ranks holding the same stages."""
         spec, lay, model = self.spec, self.layout, self.model
         opt = spec.optimizer
+        if not opt.zero1:
+            return []
         g = self.fabric.gpus_per_node
         lat = self.fabric.spec.fabric.latency
         step_latency = lat.endpoint + 3 * lat.switch + 4 * lat.link
@@ -295,10 +315,6 @@ class _Builder:
                              if layer >= model.dense_layers)
             experts = (model.experts // lay.ep * moe_layers * 3 * model.hidden
                        * model.expert_hidden) if lay.ep > 1 else 0.0
-            if not opt.zero1:
-                self.prog.task(dp_lane, Stream.COMPUTE, "optimizer", duration=0.0, deps=ends,
-                               category="optimizer")
-                continue
             rs = self._ring(dp_lane, gpus, members, dense, experts, opt.grad_bytes,
                             "reduce_scatter", ends, step_latency, g)
             shard = (dense + experts) / max(len(gpus), 1)
