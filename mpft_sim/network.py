@@ -686,7 +686,8 @@ class AnalyticNetwork(Network):
         self.busy = np.zeros(n_links)
         self.peak = np.zeros(n_links)
         self.group_of_link, self.link_groups, self.group_cap = _link_groups(fabric)
-        self._events: list[tuple[float, float, IntArray, FloatArray]] = []
+        # timeline pieces: (start, end, group, load) per batch and group of links touched
+        self._pieces: list[tuple[FloatArray, FloatArray, IntArray, FloatArray]] = []
 
     def _start(self, ids: IntArray, routes: Routes, size: FloatArray) -> None:
         flow_i, link, frac = routes.incidence()
@@ -700,7 +701,14 @@ class AnalyticNetwork(Network):
         np.maximum.at(duration, flow_i, per_entry)
         duration[size <= 0] = 0.0
         now = self.env.now
-        self._events.append((now, float(duration.max(initial=0.0)), touched, busy_for))
+        # a group of links is busy for its longest link's time, at its bytes over that time
+        group = self.group_of_link[touched]
+        span = np.zeros(len(self.link_groups))
+        np.maximum.at(span, group, busy_for)
+        load = np.bincount(group, bytes_on[touched], minlength=len(span))
+        used = np.flatnonzero(span > 0)
+        self._pieces.append((np.full(len(used), now), now + span[used], used,
+                             load[used] / span[used]))
         self._complete(ids, now + duration)
 
     def link_table(self, until: float) -> LinkTable:
@@ -709,19 +717,17 @@ class AnalyticNetwork(Network):
                          peak_util=self.peak.copy())
 
     def timeline(self) -> Timeline:
-        """Each link runs at full rate for its busy time from the phase's start."""
-        if not self._events:
+        """Each group of links carries a phase's bytes evenly over its busiest link's time."""
+        if not self._pieces:
             return Timeline(np.zeros(0), np.zeros((0, len(self.link_groups)), np.float32),
                             self.group_cap, self.link_groups)
-        starts = np.concatenate([np.full(len(e[2]), e[0]) for e in self._events])
-        links = np.concatenate([e[2] for e in self._events])
-        ends = starts + np.concatenate([e[3] for e in self._events])
+        starts = np.concatenate([p[0] for p in self._pieces])
+        ends = np.concatenate([p[1] for p in self._pieces])
+        group = np.concatenate([p[2] for p in self._pieces])
+        load = np.concatenate([p[3] for p in self._pieces])
         times = np.unique(np.concatenate([starts, ends]))
-        # a link adds its capacity to its group from its phase's start to start + busy time
-        diff = np.zeros((len(times) + 1, len(self.link_groups)))
-        group = self.group_of_link[links]
-        cap = self.fabric.capacity_Bps[links]
-        np.add.at(diff, (np.searchsorted(times, starts), group), cap)
-        np.add.at(diff, (np.searchsorted(times, ends), group), -cap)
+        diff = np.zeros((len(times) + 1, len(self.link_groups)), dtype=np.float32)
+        np.add.at(diff, (np.searchsorted(times, starts), group), load)
+        np.add.at(diff, (np.searchsorted(times, ends), group), -load)
         loads = np.cumsum(diff, axis=0)[:len(times)]
-        return Timeline(times, loads.astype(np.float32), self.group_cap, self.link_groups)
+        return Timeline(times, loads, self.group_cap, self.link_groups)

@@ -19,13 +19,17 @@ def load_input(path: str | Path) -> tuple[str, Any]:
     Returns
     -------
     (str, spec)
-        ``"topology"`` or ``"prices"``, and the validated spec.
+        ``"topology"``, ``"workload"`` or ``"prices"``, and the validated spec.
     """
+    from mpft_sim.spec.workload import load_workload
+
     data = read_yaml(path)
     name = str(path)
     if isinstance(data, dict) and "fabric" in data:
         return "topology", load_spec(TopologySpec, data, file=name)
+    if isinstance(data, dict) and "kind" in data:
+        return "workload", load_workload(path)
     if isinstance(data, dict) and "switch_link" in data:
         return "prices", load_spec(PriceBook, data, file=name)
-    raise SpecError("cannot tell what this file is: a topology has a 'fabric' key, a price "
-                    "book a 'switch_link' key", file=name)
+    raise SpecError("cannot tell what this file is: a topology has a 'fabric' key, a workload "
+                    "a 'kind' key, a price book a 'switch_link' key", file=name)
