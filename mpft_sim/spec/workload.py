@@ -159,15 +159,65 @@ class ExpertLoadSpec(Spec):
                                      doc="uniform, balanced (every expert the same), zipf, file")
     zipf_exponent: float = option(default=1.0, gt=0)
     file: str | None = option(default=None, doc="CSV of per-expert relative loads")
+    weights: tuple[float, ...] = option(default=(),
+                                        doc="relative per-expert loads inline (distribution: "
+                                            "file), or read from file")
     redundant_experts: int = option(default=0, ge=0, doc="extra expert slots placed by EPLB")
     samples: int = option(default=8, ge=1,
                           doc="routing samples per GPU drawn once and reused across layers "
                               "and micro-batches")
 
     def check(self) -> None:
-        if (self.distribution == "file") != (self.file is not None):
-            raise SpecError("give file exactly when distribution is 'file'", ("file",),
-                            self.file)
+        given = self.file is not None or bool(self.weights)
+        if (self.distribution == "file") != given:
+            raise SpecError("give file (or weights) exactly when distribution is 'file'",
+                            ("file",), self.file)
+        if any(w < 0 for w in self.weights):
+            raise SpecError("loads must be non-negative", ("weights",), min(self.weights))
+
+
+def read_expert_loads(path: str, experts: int) -> tuple[float, ...]:
+    """Per-expert relative loads from a CSV ``expert,load`` with one row per expert.
+
+    Raises
+    ------
+    SpecError
+        Naming the file and row of a bad value, or the first expert without a row.
+    """
+    import csv
+
+    try:
+        rows = list(csv.reader(Path(path).read_text(encoding="utf-8").splitlines()))
+    except OSError as exc:
+        raise SpecError(f"cannot read expert loads ({exc.strerror or exc})", file=path) from None
+    if not rows or [c.strip() for c in rows[0]] != ["expert", "load"]:
+        raise SpecError("the header must be expert,load", ("row 1",),
+                        ",".join(rows[0]) if rows else "", file=path)
+    loads = [float("nan")] * experts
+    for no, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        try:
+            e, load = int(row[0]), float(row[1])
+        except (ValueError, IndexError):
+            raise SpecError("expected expert,load", (f"row {no}",), ",".join(row),
+                            file=path) from None
+        if not 0 <= e < experts:
+            raise SpecError(f"expert: the model has {experts} experts", (f"row {no}",), e,
+                            file=path)
+        if not load >= 0:
+            raise SpecError("load must be non-negative", (f"row {no}",), row[1], file=path)
+        loads[e] = load
+    missing = [e for e, w in enumerate(loads) if w != w]
+    if missing:
+        raise SpecError(f"expert {missing[0]} has no row ({len(missing)} missing)", file=path)
+    return tuple(loads)
+
+
+def _check_weights(load: ExpertLoadSpec, model: ModelSpec) -> None:
+    if load.weights and len(load.weights) != model.experts:
+        raise SpecError(f"needs one load per routed expert ({model.experts})",
+                        ("expert_load", "weights"), len(load.weights))
 
 
 @dataclass(frozen=True)
@@ -267,13 +317,14 @@ class TrainingWorkloadSpec(Spec):
         if m.experts % lay.ep:
             raise SpecError(f"must divide the {m.experts} routed experts", ("layout", "ep"),
                             lay.ep)
+        if self.schedule == "dualpipe" and lay.pp % 2:
+            raise SpecError("dualpipe needs an even number of pipeline ranks", ("layout", "pp"),
+                            lay.pp)
         stages = num_stages(self.schedule, lay.pp)
         if m.layers < stages:
             raise SpecError(f"fewer layers than the {stages} pipeline stages",
                             ("model", "layers"), m.layers)
-        if self.schedule == "dualpipe" and lay.pp % 2:
-            raise SpecError("dualpipe needs an even number of pipeline ranks", ("layout", "pp"),
-                            lay.pp)
+        _check_weights(self.expert_load, m)
         need = {"dualpipe": 2 * lay.pp, "dualpipev": 2 * lay.pp}.get(self.schedule, lay.pp)
         mb = self.batch.micro_batches
         if mb < need or (self.schedule == "dualpipe" and mb % 2):
@@ -327,6 +378,7 @@ class InferenceWorkloadSpec(Spec):
         if lay.pp != 1:
             raise SpecError("inference runs without pipeline parallelism", ("layout", "pp"),
                             lay.pp)
+        _check_weights(self.expert_load, self.model)
         slots = self.model.experts + self.expert_load.redundant_experts + (
             1 if self.shared_as_routed else 0)
         if slots % lay.ep and slots >= lay.ep:
@@ -413,6 +465,13 @@ def _load_one(data: Any, file: str, base: Path, key: tuple[str | int, ...] = (),
                                   rank_map=_relative_path(base, spec.layout.rank_map))
         load = dataclasses.replace(spec.expert_load,
                                    file=_relative_path(base, spec.expert_load.file))
+        if load.file is not None and not load.weights:
+            try:
+                load = dataclasses.replace(load, weights=read_expert_loads(
+                    load.file, spec.model.experts))
+            except SpecError as exc:
+                raise exc.within(prefix=(*key, "expert_load", "file")
+                                 if exc.file is None else ()) from None
         return dataclasses.replace(spec, layout=lay, expert_load=load)
     return spec
 

@@ -97,10 +97,13 @@ def prefill_times(model: ModelSpec, tokens: int, context: int, compute: ComputeS
     return _explicit(compute, LayerTimes(att, 0.0, 0.0, mlp, 0.0, 0.0, shared))
 
 
-def decode_times(model: ModelSpec, requests: int, context: int, compute: ComputeSpec,
-                 experts_per_gpu: float, dense: bool, weight_bytes: int = 1) -> LayerTimes:
-    """Per-layer times of a decode micro-batch of ``requests`` tokens, memory-bound parts
-    included: attention weights, the KV cache of every request, the GPU's expert weights.
+def decode_times(model: ModelSpec, tokens: int, context: int, compute: ComputeSpec,
+                 experts_per_gpu: float, dense: bool, weight_bytes: int = 1,
+                 requests: int | None = None) -> LayerTimes:
+    """Per-layer times of a decode micro-batch of ``tokens`` tokens from ``requests`` requests
+    (more tokens than requests with MTP drafts, which share their request's KV cache),
+    memory-bound parts included: attention weights, the KV cache of every request, the GPU's
+    expert weights.
 
     ``attention0`` is MLA's down/up projections, ``attention1`` core attention with the output
     projection and gate (the DeepSeek decode pipeline's ATTN-0 and ATTN-1).
@@ -111,7 +114,8 @@ def decode_times(model: ModelSpec, requests: int, context: int, compute: Compute
     proj, attn_core = _attention_flops(model, context)
     o_proj = 2.0 * att.heads * att.v_head_dim * model.hidden
     weights = att.params(model.hidden) * weight_bytes
-    kv = requests * context * model.kv_bytes_per_token / model.layers
+    kv = (requests or tokens) * context * model.kv_bytes_per_token / model.layers
+    requests = tokens  # from here on, compute scales with the tokens
     a0 = max(requests * (proj - o_proj) / gemm,
              (weights - att.heads * att.v_head_dim * model.hidden * weight_bytes) / bw)
     a1 = max(requests * (attn_core / core + o_proj / gemm),

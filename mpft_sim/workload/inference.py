@@ -81,11 +81,12 @@ def build_inference(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBu
     """
     name = job or spec.name
     model, lay = spec.model, spec.layout
-    layout = place_ranks(lay, fabric, ("jobs", name))
+    layout = place_ranks(lay, fabric)
     g = fabric.gpus_per_node
     mbs = spec.micro_batches
     decode = spec.phase == "decode"
     kernel = spec.expert_parallel.kernel
+    requests = max(1, round(spec.tokens_per_gpu / mbs))
     per_mb = spec.tokens_per_gpu / mbs
     if decode and spec.mtp_accepted:
         per_mb *= 2  # one draft token verified per request per step
@@ -109,7 +110,7 @@ def build_inference(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBu
     for dense in (True, False):
         if decode:
             times[dense] = decode_times(model, tokens, spec.context, spec.compute,
-                                        experts_per_gpu, dense)
+                                        experts_per_gpu, dense, requests=requests)
         else:
             times[dense] = prefill_times(model, tokens, spec.context, spec.compute, dense)
     orders = _decode_orders if decode else _prefill_orders
@@ -140,6 +141,8 @@ def build_inference(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBu
             gpus = prog.lanes[lane].gpus
             tasks: dict[Op, int] = {}
             first_task = -1
+            if lane == lanes[0]:
+                step_start = -1
 
             def moe(layer: int) -> bool:
                 return layer >= model.dense_layers and traffic is not None
@@ -161,6 +164,8 @@ def build_inference(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBu
                 tasks[op] = t
                 if first_task < 0:
                     first_task = t
+                    if lane == lanes[0]:
+                        step_start = t
             comm_ops = comm_order or [(w, mb, layer) for _, mb, layer in comp_order
                                       if _ == "mlp" for w in ("dispatch", "combine")]
             for what, mb, layer in comm_ops:
@@ -205,8 +210,8 @@ def build_inference(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBu
             dst = layout.gpu[(base + np.arange(n)) * 7919 % len(layout.gpu)]
             size = np.full(n, kv.prompt_tokens * model.kv_bytes_per_token)
             comm = Comm("kv_cache", (src, dst, size))
-            first = prog.last(lanes[0], Stream.COMPUTE)
-            prog.task(kv_lane, Stream.COMM, "kv_cache", comm=comm, deps=[first],
+            # released as the step begins, so the caches compete with its all-to-alls
+            prog.task(kv_lane, Stream.COMM, "kv_cache", comm=comm, deps=[step_start],
                       category="kv", chunk=-1, label=f"step{step}", ordered=False)
     out_tokens = layout.gpu.size * spec.tokens_per_gpu * (
         1 + spec.mtp_accepted if decode else 1)

@@ -115,6 +115,8 @@ def _read_rank_map(path: str, ranks: int, fabric: Fabric) -> IntArray:
             raise SpecError(f"rank: the job has {ranks} ranks", key, rank, path)
         if not 0 <= g < fabric.n_gpus:
             raise SpecError(f"gpu: the fabric has {fabric.n_gpus} GPUs", key, g, path)
+        if gpu[rank] >= 0:
+            raise SpecError("rank: listed twice", key, rank, path)
         gpu[rank] = g
     if (gpu < 0).any():
         raise SpecError(f"rank {int(np.argmax(gpu < 0))} has no GPU", file=path)

@@ -133,6 +133,12 @@ def build_moe_traffic(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_
     slots = logical_experts + load.redundant_experts
     mode: Literal["normal", "low-latency"] = (
         "low-latency" if kernel == "low-latency" else "normal")
+    if load_weights is None and load.distribution == "file":
+        from mpft_sim.spec.workload import read_expert_loads
+
+        weights = load.weights or (read_expert_loads(load.file, model.experts)
+                                   if load.file else ())
+        load_weights = np.array(weights, dtype=np.float64)
     draws = [route_group(cfg, ep, tokens, rng, load.distribution, load.zipf_exponent,
                          load_weights) for _ in range(load.samples)]
     if load.redundant_experts:

@@ -92,7 +92,7 @@ class _Builder:
                  job: str) -> None:
         self.spec, self.fabric, self.prog, self.job = spec, fabric, prog, job
         self.model = spec.model
-        self.layout: RankLayout = place_ranks(spec.layout, fabric, ("jobs", job))
+        self.layout: RankLayout = place_ranks(spec.layout, fabric)
         lay = self.layout
         self.P, self.C = lay.pp, spec.batch.micro_batches
         self.stages = num_stages(spec.schedule, self.P)
