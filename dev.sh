@@ -19,6 +19,22 @@ ensure_env() {  # $1: pip extras ("" or "[test]")
   fi
 }
 
+ensure_browser() {  # the report tests open the HTML pages in headless Chromium
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    return
+  fi
+  local install="apt-get install -y -qq chromium chromium-driver"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && $install
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq && sudo $install
+  else
+    echo "The report tests render pages in headless Chromium. Install Debian's chromium and" >&2
+    echo "chromium-driver (sudo $install), then run ./dev.sh test again." >&2
+    exit 1
+  fi
+}
+
 case "${1:-}" in
   run)
     ensure_env ""
@@ -29,6 +45,7 @@ case "${1:-}" in
     ;;
   test)
     ensure_env "[test]"
+    ensure_browser
     shift
     "$VENV/bin/ruff" check .
     "$VENV/bin/mypy"

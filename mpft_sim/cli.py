@@ -190,7 +190,12 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, seed
 
     from mpft_sim.engine import simulate as run
     from mpft_sim.report.files import staged_dir, write_json
-    from mpft_sim.results import write_flows_csv, write_links_csv, write_ops_csv
+    from mpft_sim.results import (
+        write_flows_csv,
+        write_links_csv,
+        write_ops_csv,
+        write_timeline_csv,
+    )
     from mpft_sim.spec import load_topology
     from mpft_sim.spec.workload import load_workload
 
@@ -207,12 +212,13 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, seed
         progress.close()
     result.inputs.update({"topology_file": topology, "workload_file": workload})
     summary = result.summary()
-    files = ["links.csv", "summary.json"]
+    files = ["links.csv", "timeline.csv", "summary.json"]
     with staged_dir(out) as tmp:
         if len(result.flows) <= FLOWS_CSV_LIMIT or flow_paths:
             write_flows_csv(result, tmp / "flows.csv")
             files.insert(0, "flows.csv")
         write_links_csv(result, tmp / "links.csv")
+        write_timeline_csv(result, tmp / "timeline.csv")
         if result.ops is not None:
             write_ops_csv(result, tmp / "ops.csv")
             files.append("ops.csv")

@@ -139,6 +139,8 @@ class FlowTable:
     latency_s: FloatArray
     tag: IntArray
     tags: list[str]
+    alone_Bps: NDArray[np.float32]
+    """Each flow's rate on an otherwise idle network."""
     path_ptr: IntArray
     path_share: FloatArray
     path_link_ptr: IntArray
@@ -173,7 +175,7 @@ class FlowTable:
             src=self.src[rows], dst=self.dst[rows], size_bytes=self.size_bytes[rows],
             release_s=self.release_s[rows], served_s=self.served_s[rows],
             end_s=self.end_s[rows], latency_s=self.latency_s[rows], tag=self.tag[rows],
-            tags=self.tags, path_ptr=path_ptr.astype(np.int64),
+            tags=self.tags, alone_Bps=self.alone_Bps[rows], path_ptr=path_ptr.astype(np.int64),
             path_share=self.path_share[path_idx], path_link_ptr=link_ptr.astype(np.int64),
             path_links=self.path_links[link_idx])
 
@@ -250,7 +252,8 @@ class Network:
         self.adaptive = router is not None and router.policy == "adaptive"
         self.keep_paths = keep_paths
         self.flows = _Grow(src=np.int32, dst=np.int32, size=np.float64, release=np.float64,
-                           end=np.float64, latency=np.float64, tag=np.int32, group=np.int32)
+                           end=np.float64, latency=np.float64, tag=np.int32, group=np.int32,
+                           alone=np.float32)
         self.link_bytes = np.zeros(fabric.n_links)
         self._route_cache: dict[Any, Routes] = {}
         self._paths: list[tuple[IntArray, FloatArray, IntArray, IntArray]] = []
@@ -343,6 +346,7 @@ class Network:
             self._store_paths(first, n, routes)
         flow_i, link, frac = routes.incidence()
         np.add.at(self.link_bytes, link, size[flow_i] * frac)
+        f["alone"][sl] = self._alone_rate(n, flow_i, link, frac)
         event = self._group_events[group]  # _start may complete (and drop) the group at once
         self._start(ids, routes, size)
         return event
@@ -362,6 +366,19 @@ class Network:
         per_path = valid.sum(axis=1)
         flow_of_path = routes.path_flow[order] + first
         self._paths.append((flow_of_path, routes.path_share[order], per_path, links))
+
+    def _alone_rate(self, n: int, flow_i: IntArray, link: IntArray,
+                    frac: FloatArray) -> FloatArray:
+        """Each flow's rate on an idle network: its tightest link for its share of the flow
+        (a link shared by several paths of one flow carries the sum of their shares)."""
+        alone = np.full(n, np.inf)
+        if len(link):
+            key = flow_i * self.fabric.n_links + link
+            uniq, inv = np.unique(key, return_inverse=True)
+            share = np.bincount(inv, frac)
+            u_flow, u_link = np.divmod(uniq, self.fabric.n_links)
+            np.minimum.at(alone, u_flow, self.fabric.capacity_Bps[u_link] / share)
+        return alone
 
     def _start(self, ids: IntArray, routes: Routes, size: FloatArray) -> None:
         raise NotImplementedError
@@ -412,7 +429,7 @@ class Network:
             src=f.view("src").astype(np.int64), dst=f.view("dst").astype(np.int64),
             size_bytes=f.view("size"), release_s=f.view("release"), served_s=end - latency,
             end_s=end, latency_s=latency, tag=f.view("tag").astype(np.int64),
-            tags=list(self.tags), path_ptr=path_ptr,
+            tags=list(self.tags), alone_Bps=f.view("alone"), path_ptr=path_ptr,
             path_share=share, path_link_ptr=link_ptr, path_links=links.astype(np.int64))
 
     def link_table(self, until: float) -> LinkTable:

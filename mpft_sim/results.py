@@ -11,9 +11,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.network import FlowTable, LinkTable, Timeline
+from mpft_sim.topology.cost import bill_of_materials
 from mpft_sim.topology.fabric import TIER_NAMES, Fabric, LinkKind
 
-__all__ = ["Result", "write_flows_csv", "write_links_csv", "write_ops_csv"]
+__all__ = ["Result", "write_flows_csv", "write_links_csv", "write_ops_csv",
+           "write_timeline_csv"]
 
 FloatArray = NDArray[np.float64]
 
@@ -64,18 +66,7 @@ class Result:
         """Each flow's completion time on an otherwise idle network: its latency plus its
         size at the rate it would get alone (the tightest of its links for its share)."""
         fl = self.flows
-        n = len(fl)
-        per_path = np.diff(fl.path_link_ptr)
-        path_flow = np.repeat(np.arange(n), np.diff(fl.path_ptr))
-        entry_flow = np.repeat(path_flow, per_path)
-        entry_share = np.repeat(fl.path_share, per_path)
-        # a link shared by several paths of one flow carries the sum of their shares
-        key = entry_flow * self.fabric.n_links + fl.path_links
-        uniq, inv = np.unique(key, return_inverse=True)
-        share = np.bincount(inv, entry_share)
-        u_flow, u_link = np.divmod(uniq, self.fabric.n_links)
-        alone = np.full(n, np.inf)
-        np.minimum.at(alone, u_flow, self.fabric.capacity_Bps[u_link] / share)
+        alone = fl.alone_Bps.astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             serve = np.where(np.isfinite(alone), fl.size_bytes / alone, 0.0)
         return serve + fl.latency_s
@@ -145,6 +136,8 @@ class Result:
             "utilisation": self.utilisation(),
             "hottest_links": self.hottest_links(),
             "engine": self.stats,
+            "fct_cdf": self.fct_cdf(fct, slowdown),
+            "cost": bill_of_materials(self.fabric).to_dict(),
         }
         if self.jobs:
             out["jobs"] = [self.job_summary(job) for job in self.jobs]
@@ -152,6 +145,16 @@ class Result:
                 out.update({k: v for k, v in out["jobs"][0].items()
                             if k not in ("name", "kind")})
         return out
+
+    @staticmethod
+    def fct_cdf(fct: FloatArray, slowdown: FloatArray, points: int = 201) -> dict[str, Any]:
+        """Quantiles of flow completion time and slowdown: enough to draw their CDFs without
+        the flows themselves."""
+        q = np.linspace(0.0, 1.0, points)
+        if len(fct) == 0:
+            return {"q": q.tolist(), "fct_s": [0.0] * points, "slowdown": [1.0] * points}
+        return {"q": q.tolist(), "fct_s": np.quantile(fct, q).tolist(),
+                "slowdown": np.quantile(slowdown, q).tolist()}
 
     def job_summary(self, job: Any) -> dict[str, Any]:
         """One job's step figures (see :mod:`mpft_sim.step_stats`)."""
@@ -237,3 +240,20 @@ def write_ops_csv(result: Result, path: str | Path) -> None:
                           prog.kinds[prog.kind[t]], prog.categories[prog.category[t]],
                           prog.label[t], _fmt(ops.start_s[t]), _fmt(ops.end_s[t]),
                           int(ops.flows[t])])
+
+
+def write_timeline_csv(result: Result, path: str | Path, bins: int = 400) -> None:
+    """timeline.csv: mean utilisation of each plane and tier of links in equal time bins.
+
+    Columns ``start_s, end_s`` then one per group named ``p<plane>/<tier>`` (``node/<tier>``
+    for links inside servers).
+    """
+    edges, util = result.timeline.binned(result.makespan_s, bins)
+    names = [f"node/{TIER_NAMES[t]}" if p < 0 else f"p{p}/{TIER_NAMES[t]}"
+             for p, t in result.timeline.groups]
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle, lineterminator="\n")
+        out.writerow(["start_s", "end_s", *names])
+        for i in range(len(util)):
+            out.writerow([_fmt(edges[i]), _fmt(edges[i + 1]),
+                          *(f"{u:.6g}" for u in util[i])])

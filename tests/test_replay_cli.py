@@ -52,14 +52,17 @@ def example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_simulate_writes_three_files(run_cli: Run, tmp_path: Path) -> None:
-    """simulate writes flows.csv, links.csv and summary.json and prints a one-line summary."""
+    """simulate writes flows.csv, links.csv, timeline.csv and summary.json (no ops.csv for a
+    flow list) and prints a one-line summary."""
     out = tmp_path / "out"
     code, stdout, err = run_cli("simulate", DEEPSEEK, EXAMPLE, "-o", out, "-q")
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["flows.csv", "links.csv", "summary.json"]
+    names = {p.name for p in out.iterdir()}
+    assert {"flows.csv", "links.csv", "timeline.csv", "summary.json"} <= names
+    assert "ops.csv" not in names
     assert re.fullmatch(r"deepseek-v3-2048 / example-flows \(fluid\): 6 flows, makespan \S+, "
                         r"FCT p50 \S+ p99 \S+\n", stdout), stdout
-    assert f"wrote {out}/ (flows.csv, links.csv, summary.json)" in err
+    assert f"wrote {out}/ (flows.csv, links.csv, timeline.csv, summary.json" in err
     assert not list(tmp_path.glob(".out.staging.*"))
 
 

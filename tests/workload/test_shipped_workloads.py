@@ -162,7 +162,7 @@ def test_cli_simulate_writes_program_outputs(run_cli: Run, tmp_path: Path) -> No
     assert code == 0, err
     assert "step time" in out
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["flows.csv", "links.csv", "ops.csv", "summary.json"]
+    assert {"flows.csv", "links.csv", "ops.csv", "summary.json", "timeline.csv"} <= set(names)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["step_time_s"] > 0
     assert summary["inputs"]["workload_file"] == str(work)
