@@ -47,7 +47,7 @@ def _run(topology: Path, workload: Any, **kw: Any) -> tuple[dict[str, Any], floa
     t = time.perf_counter()
     result = simulate(fabric, workload, **kw)
     summary = result.summary()
-    return summary, time.perf_counter() - t, len(result.flows)
+    return summary, time.perf_counter() - t, len(result.flow_table)
 
 
 def _train(micro_batches: int | None = None, **replace: Any) -> Any:

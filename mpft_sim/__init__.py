@@ -4,13 +4,19 @@ The public API::
 
     import mpft_sim
     spec = mpft_sim.load_topology("topologies/deepseek-v3-2048.yaml")
-    fabric = mpft_sim.build_fabric(spec)
+    work = mpft_sim.load_workload("workloads/ep-alltoall.yaml")
+    result = mpft_sim.simulate(spec, work)          # result.summary(), result.flows ...
+    table = mpft_sim.compare([spec, "topologies/ft2-2048.yaml"], work)
     bom = mpft_sim.bill_of_materials(spec)
 """
 
+from mpft_sim.compare import Comparison, compare
+from mpft_sim.engine import simulate
 from mpft_sim.errors import MpftError, RoutingError, SimulationError, SpecError
+from mpft_sim.results import Result
 from mpft_sim.spec.prices import PriceBook, default_prices, load_prices
 from mpft_sim.spec.topology import TopologySpec, load_topology
+from mpft_sim.spec.workload import WorkloadSpec, load_workload
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.cost import BillOfMaterials, bill_of_materials
 from mpft_sim.topology.describe import describe_topology
@@ -18,20 +24,26 @@ from mpft_sim.topology.fabric import Fabric, NodeId
 
 __all__ = [
     "BillOfMaterials",
+    "Comparison",
     "Fabric",
     "MpftError",
     "NodeId",
     "PriceBook",
+    "Result",
     "RoutingError",
     "SimulationError",
     "SpecError",
     "TopologySpec",
+    "WorkloadSpec",
     "bill_of_materials",
     "build_fabric",
+    "compare",
     "default_prices",
     "describe_topology",
     "load_prices",
     "load_topology",
+    "load_workload",
+    "simulate",
 ]
 
 __version__ = "0.1.0"

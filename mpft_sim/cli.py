@@ -214,12 +214,12 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, seed
     summary = result.summary()
     files = ["links.csv", "timeline.csv", "summary.json"]
     with staged_dir(out) as tmp:
-        if len(result.flows) <= FLOWS_CSV_LIMIT or flow_paths:
+        if len(result.flow_table) <= FLOWS_CSV_LIMIT or flow_paths:
             write_flows_csv(result, tmp / "flows.csv")
             files.insert(0, "flows.csv")
         write_links_csv(result, tmp / "links.csv")
         write_timeline_csv(result, tmp / "timeline.csv")
-        if result.ops is not None:
+        if result.op_table is not None:
             write_ops_csv(result, tmp / "ops.csv")
             files.append("ops.csv")
         write_json(tmp / "summary.json", summary)

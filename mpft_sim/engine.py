@@ -50,7 +50,8 @@ def collect(network: Network, inputs: dict[str, Any]) -> Result:
     stats: dict[str, Any] = {}
     if isinstance(network, FluidNetwork):
         stats = {"solves": network.solves, "flows_resolved": network.solved_flows}
-    return Result(fabric=network.fabric, flows=flows, links=network.link_table(makespan),
+    return Result(fabric=network.fabric, flow_table=flows,
+                  link_table=network.link_table(makespan),
                   timeline=network.timeline(), link_bytes=network.link_bytes.copy(),
                   makespan_s=makespan, inputs=inputs, stats=stats)
 
@@ -208,7 +209,7 @@ def replay_flows(fabric: Fabric, flows: FlowList, model: Model = "fluid", *, see
             "failures": [f.what for f in fabric.spec.failures]}
     result = collect(network, {**base, **(inputs or {})})
     # the network numbers flows as released; give them back their input order
-    result.flows = result.flows.take(np.argsort(order, kind="stable"))
+    result.flow_table = result.flow_table.take(np.argsort(order, kind="stable"))
     return result
 
 
@@ -274,6 +275,6 @@ def simulate(topology: TopologySpec | Fabric, workload: WorkloadSpec, model: Mod
                    "routing": router.policy, "cross_plane": router.cross_plane,
                    "failures": [f.what for f in fabric.spec.failures]})
     result = collect(network, inputs)
-    result.ops = ops
+    result.op_table = ops
     result.jobs = jobs
     return result

@@ -24,13 +24,17 @@ FloatArray = NDArray[np.float64]
 class Result:
     """The outcome of one simulation.
 
+    The tables ``flows``, ``links`` and ``ops`` are pandas DataFrames when pandas is installed
+    and numpy record arrays otherwise; the arrays behind them are ``flow_table``,
+    ``link_table`` and ``op_table``.
+
     Attributes
     ----------
     fabric : Fabric
         The network that ran (failures applied).
-    flows : FlowTable
-        One record per flow.
-    links : LinkTable
+    flow_table : FlowTable
+        One record per flow, as arrays (with each flow's links when they were kept).
+    link_table : LinkTable
         Busy time, saturated time and peak utilisation per directed link.
     timeline : Timeline
         Load per plane and tier over time.
@@ -45,27 +49,79 @@ class Result:
     """
 
     fabric: Fabric
-    flows: FlowTable
-    links: LinkTable
+    flow_table: FlowTable
+    link_table: LinkTable
     timeline: Timeline
     link_bytes: FloatArray
     makespan_s: float
     inputs: dict[str, Any]
     stats: dict[str, Any] = field(default_factory=dict)
-    ops: Any = None
+    op_table: Any = None
     """Programs: when each task ran (an :class:`~mpft_sim.engine.OpTable`)."""
     jobs: list[Any] = field(default_factory=list)
     """Programs: what each job builder said of its job (JobInfo)."""
 
     @property
+    def flows(self) -> Any:
+        """One row per flow: id, src and dst (global GPU ranks), size_bytes, start_s,
+        served_s, end_s, latency_s, fct_s, tag."""
+        fl = self.flow_table
+        return _table({
+            "id": np.arange(len(fl)), "src": fl.src, "dst": fl.dst,
+            "size_bytes": fl.size_bytes, "start_s": fl.release_s, "served_s": fl.served_s,
+            "end_s": fl.end_s, "latency_s": fl.latency_s, "fct_s": fl.end_s - fl.release_s,
+            "tag": np.array(fl.tags, dtype=object)[fl.tag] if len(fl) else np.zeros(0, object),
+        }, categorical=("tag",))
+
+    @property
+    def links(self) -> Any:
+        """One row per directed link: its ends, kind, plane, tier, capacity and load figures
+        (the columns of links.csv)."""
+        fab, lk = self.fabric, self.link_table
+        span = max(self.makespan_s, 1e-300)
+        names = np.array(fab.node_names, dtype=object)
+        return _table({
+            "id": np.arange(fab.n_links), "src": names[fab.link_src],
+            "dst": names[fab.link_dst],
+            "kind": np.array([k.name.lower() for k in LinkKind], dtype=object)[fab.link_kind],
+            "plane": fab.link_plane.astype(np.int64),
+            "tier": np.array([TIER_NAMES[t] for t in range(4)], dtype=object)[fab.link_tier],
+            "capacity_Bps": fab.capacity_Bps, "latency_s": fab.latency_s,
+            "bytes": self.link_bytes, "busy_s": lk.busy_s,
+            "mean_util": self.link_bytes / (fab.capacity_Bps * span),
+            "peak_util": lk.peak_util, "saturated_s": lk.saturated_s, "alive": fab.link_alive,
+        }, categorical=("kind", "tier"))
+
+    @property
+    def ops(self) -> Any:
+        """Programs: one row per task: job, lane, ranks, stream, kind, category, label,
+        start_s, end_s, flows (the columns of ops.csv); None for a flow list."""
+        ops = self.op_table
+        if ops is None:
+            return None
+        prog = ops.program
+        lane_names = np.array([lane.name for lane in prog.lanes], dtype=object)
+        lane_jobs = np.array([lane.job for lane in prog.lanes], dtype=object)
+        lane_ranks = np.array([lane.ranks_text for lane in prog.lanes], dtype=object)
+        return _table({
+            "id": np.arange(len(prog)), "job": lane_jobs[prog.lane],
+            "lane": lane_names[prog.lane], "ranks": lane_ranks[prog.lane],
+            "stream": np.array(["compute", "comm", "pp"], dtype=object)[prog.stream],
+            "kind": np.array(prog.kinds, dtype=object)[prog.kind],
+            "category": np.array(prog.categories, dtype=object)[prog.category],
+            "label": np.array(prog.label, dtype=object), "start_s": ops.start_s,
+            "end_s": ops.end_s, "flows": ops.flows,
+        }, categorical=("job", "lane", "stream", "kind", "category"))
+
+    @property
     def fct_s(self) -> FloatArray:
         """Completion time of each flow: end minus release."""
-        return self.flows.end_s - self.flows.release_s
+        return self.flow_table.end_s - self.flow_table.release_s
 
     def ideal_fct_s(self) -> FloatArray:
         """Each flow's completion time on an otherwise idle network: its latency plus its
         size at the rate it would get alone (the tightest of its links for its share)."""
-        fl = self.flows
+        fl = self.flow_table
         alone = fl.alone_Bps.astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             serve = np.where(np.isfinite(alone), fl.size_bytes / alone, 0.0)
@@ -87,13 +143,13 @@ class Result:
                 name = str(int(g)) if label == "by_plane" else TIER_NAMES[int(g)]
                 out[label][name] = {
                     "mean": float(self.link_bytes[m].sum() / (fab.capacity_Bps[m].sum() * span)),
-                    "peak": float(self.links.peak_util[m].max()),
+                    "peak": float(self.link_table.peak_util[m].max()),
                     "bytes": float(self.link_bytes[m].sum()),
                 }
         node = fab.link_tier == 0
         out["by_tier"]["node"] = {
             "mean": float(self.link_bytes[node].sum() / (fab.capacity_Bps[node].sum() * span)),
-            "peak": float(self.links.peak_util[node].max()) if node.any() else 0.0,
+            "peak": float(self.link_table.peak_util[node].max()) if node.any() else 0.0,
             "bytes": float(self.link_bytes[node].sum()),
         }
         return out
@@ -101,14 +157,14 @@ class Result:
     def hottest_links(self, count: int = 10) -> list[dict[str, Any]]:
         """The links that spent longest saturated, then carried the most bytes."""
         fab = self.fabric
-        order = np.lexsort((-self.link_bytes, -self.links.saturated_s))[:count]
+        order = np.lexsort((-self.link_bytes, -self.link_table.saturated_s))[:count]
         span = max(self.makespan_s, 1e-300)
         return [{
             "id": int(i),
             "link": f"{fab.node_name(fab.link_src[i])} -> {fab.node_name(fab.link_dst[i])}",
             "tier": TIER_NAMES[int(fab.link_tier[i])],
             "plane": int(fab.link_plane[i]),
-            "saturated_s": float(self.links.saturated_s[i]),
+            "saturated_s": float(self.link_table.saturated_s[i]),
             "mean_util": float(self.link_bytes[i] / (fab.capacity_Bps[i] * span)),
             "bytes": float(self.link_bytes[i]),
         } for i in order if self.link_bytes[i] > 0]
@@ -129,8 +185,8 @@ class Result:
         out: dict[str, Any] = {
             "inputs": self.inputs,
             "makespan_s": self.makespan_s,
-            "flows": len(self.flows),
-            "bytes": float(self.flows.size_bytes.sum()),
+            "flows": len(self.flow_table),
+            "bytes": float(self.flow_table.size_bytes.sum()),
             "fct_s": pct(fct),
             "slowdown": pct(slowdown),
             "utilisation": self.utilisation(),
@@ -160,7 +216,7 @@ class Result:
         """One job's step figures (see :mod:`mpft_sim.step_stats`)."""
         from mpft_sim.step_stats import step_summary
 
-        stats = step_summary(self.ops, job.lanes, job.step_lanes)
+        stats = step_summary(self.op_table, job.lanes, job.step_lanes)
         out: dict[str, Any] = {"name": job.name, "kind": job.kind, "gpus": job.gpus, **stats}
         if job.kind == "inference":
             steps = job.info["steps"]
@@ -174,9 +230,9 @@ class Result:
         elif job.kind == "training":
             out["tokens_per_s"] = job.tokens_per_step / stats["step_time_s"]
         elif job.kind == "nccl-alltoall":
-            prog = self.ops.program
+            prog = self.op_table.program
             tasks = np.flatnonzero(np.isin(prog.lane, job.lanes))
-            dur = self.ops.end_s[tasks] - self.ops.start_s[tasks]
+            dur = self.op_table.end_s[tasks] - self.op_table.start_s[tasks]
             n = job.gpus
             per_gpu = job.info["message_bytes"] * (n - 1)
             out["alltoall_s"] = {"mean": float(dur.mean()), "max": float(dur.max())}
@@ -186,13 +242,26 @@ class Result:
         return out
 
 
+def _table(columns: dict[str, Any], categorical: tuple[str, ...] = ()) -> Any:
+    """A pandas DataFrame of the columns, or a numpy record array without pandas."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return np.rec.fromarrays(list(columns.values()),  # type: ignore[call-overload]
+                                 names=",".join(columns))
+    frame = pd.DataFrame(columns)
+    for name in categorical:
+        frame[name] = frame[name].astype("category")
+    return frame
+
+
 def _fmt(x: float) -> str:
     return repr(float(x))
 
 
 def write_flows_csv(result: Result, path: str | Path) -> None:
     """flows.csv: ``id, src, dst, size_bytes, start_s, end_s, latency_s, links, tag``."""
-    fl, fab = result.flows, result.fabric
+    fl, fab = result.flow_table, result.fabric
     names = fab.node_names[:fab.n_gpus]
     with Path(path).open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle, lineterminator="\n")
@@ -206,7 +275,7 @@ def write_flows_csv(result: Result, path: str | Path) -> None:
 
 def write_links_csv(result: Result, path: str | Path) -> None:
     """links.csv: one row per directed link with its load statistics."""
-    fab, lk = result.fabric, result.links
+    fab, lk = result.fabric, result.link_table
     span = max(result.makespan_s, 1e-300)
     kinds = [k.name.lower() for k in LinkKind]
     names = fab.node_names
@@ -226,7 +295,7 @@ def write_links_csv(result: Result, path: str | Path) -> None:
 
 def write_ops_csv(result: Result, path: str | Path) -> None:
     """ops.csv: per lane (ranks in lockstep) and stream, each task's kind, start and end."""
-    ops = result.ops
+    ops = result.op_table
     prog = ops.program
     streams = ["compute", "comm", "pp"]
     with Path(path).open("w", newline="", encoding="utf-8") as handle:

@@ -46,7 +46,7 @@ def flow_list(src: list[int], dst: list[int], size: list[float], start: list[flo
 
 def reference_of(result: Result) -> list[float]:
     """The reference simulator run on the paths the engine's router chose."""
-    fl = result.flows
+    fl = result.flow_table
     entries = []
     for f in range(len(fl)):
         for p in range(fl.path_ptr[f], fl.path_ptr[f + 1]):
@@ -74,7 +74,7 @@ def test_engine_matches_reference_on_real_fabrics(data: st.DataObject) -> None:
                                max_size=n))
     result = replay_flows(fabric, flow_list(src, dst, size, start),
                           seed=data.draw(st.integers(0, 3)))
-    assert result.flows.end_s == pytest.approx(reference_of(result), rel=1e-7, abs=1e-15)
+    assert result.flow_table.end_s == pytest.approx(reference_of(result), rel=1e-7, abs=1e-15)
 
 
 def test_engine_matches_reference_on_an_all_to_all() -> None:
@@ -88,8 +88,8 @@ def test_engine_matches_reference_on_an_all_to_all() -> None:
     size = rng.uniform(0.5e6, 1.5e6, len(src))
     result = replay_flows(fabric, flow_list(list(src), list(dst), list(size),
                                             [0.0] * len(src)))
-    assert result.flows.end_s == pytest.approx(reference_of(result), rel=1e-7)
-    assert len(np.unique(result.flows.end_s)) > 500
+    assert result.flow_table.end_s == pytest.approx(reference_of(result), rel=1e-7)
+    assert len(np.unique(result.flow_table.end_s)) > 500
 
 
 def test_tolerance_error_is_bounded() -> None:
@@ -125,8 +125,8 @@ class TestAnalyticAgreement:
         src = np.arange(512)
         flows = flow_list(list(src), list((src + 256) % 1024), [8e6] * 512, [0.0] * 512)
         fluid, analytic = self.both(flows, routing="spray")
-        assert fluid.flows.end_s == pytest.approx(analytic.flows.end_s, rel=1e-9)
-        assert fluid.flows.end_s == pytest.approx(8e6 / 50e9 + 3.7e-6, rel=1e-9)
+        assert fluid.flow_table.end_s == pytest.approx(analytic.flow_table.end_s, rel=1e-9)
+        assert fluid.flow_table.end_s == pytest.approx(8e6 / 50e9 + 3.7e-6, rel=1e-9)
 
     def test_rail_all_to_all_with_spray(self) -> None:
         """An all-to-all among the same-index GPUs of 64 servers, sprayed: every NIC sends
@@ -146,18 +146,18 @@ class TestAnalyticAgreement:
         src = np.arange(512)
         flows = flow_list(list(src), list((src + 256) % 1024), [8e6] * 512, [0.0] * 512)
         fluid, analytic = self.both(flows)
-        assert np.all(fluid.flows.end_s <= analytic.flows.end_s * (1 + 1e-9))
+        assert np.all(fluid.flow_table.end_s <= analytic.flow_table.end_s * (1 + 1e-9))
         assert fluid.makespan_s == pytest.approx(analytic.makespan_s, rel=1e-9)
-        assert np.any(fluid.flows.end_s < analytic.flows.end_s * (1 - 1e-3))
+        assert np.any(fluid.flow_table.end_s < analytic.flow_table.end_s * (1 - 1e-3))
 
     def test_where_they_differ(self) -> None:
         """Flows of 1 and 2 MB on one NIC: fluid lets the second speed up when the first ends
         (40 us, 60 us); analytic charges both the whole phase (60 us)."""
         flows = flow_list([0, 0], [8, 16], [1e6, 2e6], [0.0, 0.0])
         fluid, analytic = self.both(flows)
-        serve = fluid.flows.served_s
+        serve = fluid.flow_table.served_s
         assert serve == pytest.approx([2e6 / 50e9, 3e6 / 50e9], rel=1e-9)
-        assert analytic.flows.served_s == pytest.approx([3e6 / 50e9] * 2, rel=1e-9)
+        assert analytic.flow_table.served_s == pytest.approx([3e6 / 50e9] * 2, rel=1e-9)
 
 
 def test_same_seed_same_result() -> None:
@@ -168,10 +168,10 @@ def test_same_seed_same_result() -> None:
     dst = (src + rng.integers(1, 2047, 300)) % 2048
     flows = flow_list(list(src), list(dst), list(rng.uniform(1e5, 1e6, 300)), [0.0] * 300)
     a, b = replay_flows(fabric, flows, seed=5), replay_flows(fabric, flows, seed=5)
-    assert np.array_equal(a.flows.end_s, b.flows.end_s)
-    assert np.array_equal(a.flows.path_links, b.flows.path_links)
+    assert np.array_equal(a.flow_table.end_s, b.flow_table.end_s)
+    assert np.array_equal(a.flow_table.path_links, b.flow_table.path_links)
     c = replay_flows(fabric, flows, seed=6)
-    assert not np.array_equal(a.flows.path_links, c.flows.path_links)
+    assert not np.array_equal(a.flow_table.path_links, c.flow_table.path_links)
 
 
 def test_failed_plane_costs_bandwidth() -> None:

@@ -135,7 +135,7 @@ def one_flow(fab: Fabric, src: str, dst: str, size: float = 64.0, **kw: object) 
 
 def flow_links(result: Result, f: int = 0) -> IntArray:
     """Link ids of a single-path flow, from its flows.csv text."""
-    return np.array([int(x) for x in result.flows.paths_text(f).split()], dtype=np.int64)
+    return np.array([int(x) for x in result.flow_table.paths_text(f).split()], dtype=np.int64)
 
 
 def tier2(fab: Fabric, routes: Routes) -> tuple[IntArray, IntArray]:
@@ -186,7 +186,7 @@ def test_latency_table(preset: str, src: str, dst: str, table_s: float,
     spec = dataclasses.replace(spec, fabric=dataclasses.replace(
         spec.fabric, latency=LatencySpec(preset=preset)))  # type: ignore[arg-type]
     result = one_flow(build_fabric(spec), src, dst, model="fluid")
-    flows = result.flows
+    flows = result.flow_table
     assert flows.latency_s[0] == pytest.approx(table_s, rel=1e-9)
     assert flows.end_s[0] == pytest.approx(table_s, rel=0.05)
     assert flows.end_s[0] == pytest.approx(flows.latency_s[0] + 64 / rate_Bps, rel=1e-12)
@@ -301,8 +301,8 @@ def test_cross_plane_forwarding(design: str, cross_plane: str, patterns: list[st
     links = flow_links(result)
     assert_hops(fab, links, patterns)
     assert_chain(fab, links, *idx(fab, "n0/gpu1", "n40/gpu3"))
-    assert result.flows.latency_s[0] == pytest.approx(latency_s, rel=1e-12)
-    assert result.flows.end_s[0] == pytest.approx(latency_s + 64 / NIC_Bps, rel=1e-12)
+    assert result.flow_table.latency_s[0] == pytest.approx(latency_s, rel=1e-12)
+    assert result.flow_table.end_s[0] == pytest.approx(latency_s + 64 / NIC_Bps, rel=1e-12)
 
 
 def test_cross_plane_default_is_the_topologys(deepseek: Fabric) -> None:
@@ -471,7 +471,7 @@ def test_multi_plane_nic_splits_evenly() -> None:
     """A multi-plane NIC sends half of a transfer through each plane, with no NVLink hop."""
     fab = fabric("mp-nic")
     result = one_flow(fab, "n0/gpu1", "n5/gpu2", size=1e6)
-    fl = result.flows
+    fl = result.flow_table
     assert fl.path_share.tolist() == [0.5, 0.5]
     src, dst = idx(fab, "n0/gpu1", "n5/gpu2")
     planes = set()
@@ -519,7 +519,7 @@ def test_failed_plane_forwards_at_both_ends(cross_plane: str) -> None:
         f"p{plane}/spine/*>p{plane}/leaf/1", f"p{plane}/leaf/1>n40/nic{plane}",
         f"n40/nic{plane}>n40/gpu{plane}", f"n40/gpu{plane}>n40/nvswitch",
         "n40/nvswitch>n40/gpu3"])
-    assert result.flows.latency_s[0] == pytest.approx(3.7e-6 + 2 * NVLINK_S, rel=1e-12)
+    assert result.flow_table.latency_s[0] == pytest.approx(3.7e-6 + 2 * NVLINK_S, rel=1e-12)
 
 
 def test_failed_spine_never_used_by_ecmp() -> None:

@@ -160,7 +160,7 @@ def test_ring_allreduce_through_the_engine() -> None:
     assert np.all(size == 2 * 3 / 4 * 8e6 / 2)
     flows = FlowList(src, dst, size, np.zeros(len(src)), tuple("ring" for _ in src))
     result = replay_flows(fabric, flows)
-    fl = result.flows
+    fl = result.flow_table
     serve = fl.served_s - fl.release_s
     cross = src // 2 != dst // 2
     assert cross.sum() == 4 and (~cross).sum() == 4

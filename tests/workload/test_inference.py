@@ -100,7 +100,7 @@ def test_decode_alltoall_counts(decode: tuple[Result, dict[str, Any]]) -> None:
 def test_decode_kv_cache_flows(decode: tuple[Result, dict[str, Any]]) -> None:
     """16 KV caches of prompt_tokens x 70,272 B go from the prefill servers to 16 decode GPUs."""
     result, _ = decode
-    fl = result.flows
+    fl = result.flow_table
     kv = fl.tag == fl.tags.index("kv_cache")
     assert kv.sum() == 16
     assert np.all(fl.size_bytes[kv] == 4096 * KV_BYTES_PER_TOKEN)
@@ -113,7 +113,7 @@ def test_decode_kv_caches_compete_with_the_alltoalls(
     """KV caches arriving during a decode step are in flight while the step's all-to-alls run:
     they are released no later than the step's first all-to-all."""
     result, _ = decode
-    fl = result.flows
+    fl = result.flow_table
     kv = fl.tag == fl.tags.index("kv_cache")
     a2a = np.isin(fl.tag, [fl.tags.index("dispatch"), fl.tags.index("combine")])
     assert fl.release_s[kv].max() <= fl.release_s[a2a].min()
@@ -122,7 +122,7 @@ def test_decode_kv_caches_compete_with_the_alltoalls(
 def test_decode_transfers_hold_no_stream(decode: tuple[Result, dict[str, Any]]) -> None:
     """Decode's compute stream runs its ops back to back in the decode pipeline's order."""
     result, _ = decode
-    ops = result.ops
+    ops = result.op_table
     prog = ops.program
     tasks = np.flatnonzero((prog.lane == 0) & (prog.stream == Stream.COMPUTE))
     tasks = tasks[np.argsort(ops.start_s[tasks], kind="stable")]
@@ -166,11 +166,11 @@ def test_low_latency_forwarding_on_mpft(mpft: Fabric, cross_plane: str) -> None:
     result = simulate(mpft, spec)
     summary = result.summary()
     assert np.isfinite(summary["step_time_s"]) and summary["step_time_s"] > 0
-    assert "kv_cache" not in result.flows.tags  # no kv_transfer: no KV flows
+    assert "kv_cache" not in result.flow_table.tags  # no kv_transfer: no KV flows
 
 
 def _sorted_ops(result: Result, stream: Stream) -> list[str]:
-    ops = result.ops
+    ops = result.op_table
     prog = ops.program
     tasks = np.flatnonzero((prog.lane == 0) & (prog.stream == stream))
     tasks = tasks[np.argsort(ops.start_s[tasks], kind="stable")]
@@ -212,7 +212,7 @@ def test_prefill_communication_order(prefill: Result) -> None:
 def test_prefill_data_flow(prefill: Result) -> None:
     """Per micro-batch and MoE layer: ATTN ends before DISPATCH starts, DISPATCH before MLP,
     MLP before COMBINE, COMBINE before the next layer's ATTN; streams never overlap."""
-    ops = prefill.ops
+    ops = prefill.op_table
     prog = ops.program
     when: dict[str, tuple[float, float]] = {}
     for t in np.flatnonzero(prog.lane == 0):

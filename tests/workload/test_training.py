@@ -80,7 +80,7 @@ def test_bubble_equals_closed_form(schedule: str, pp: int, chunks: int) -> None:
     job = result.jobs[0]
     t1 = summary["step_time_s"]
     for lane in job.lanes:
-        row = lane_breakdown(result.ops, lane, 0.0, t1, t1)
+        row = lane_breakdown(result.op_table, lane, 0.0, t1, t1)
         assert row["bubble_s"] == pytest.approx(expect, rel=1e-4, abs=1e-7)
     assert sum(summary["breakdown"].values()) == pytest.approx(t1, rel=1e-12)
 
@@ -116,7 +116,7 @@ def v3_result() -> Result:
 def test_pipeline_messages_per_link(v3_result: Result) -> None:
     """Each pipeline link carries num_chunks messages each way per data-parallel rank (§1.5):
     activations one way, gradients the other, each tokens x hidden x 2 bytes."""
-    fl = v3_result.flows
+    fl = v3_result.flow_table
     tags = np.array(fl.tags)[fl.tag]
     pp = np.isin(tags, ["pp_act", "pp_grad"])
     src_stage, dst_stage = fl.src[pp] // 32, fl.dst[pp] // 32
@@ -131,7 +131,7 @@ def test_pipeline_messages_per_link(v3_result: Result) -> None:
 def test_overlapped_chunk_order(v3_result: Result) -> None:
     """Inside an F&B chunk, compute runs ATTN(F) MLP(B) MLP(W) MLP(F) ATTN(B) ATTN(W) and
     communication Combine(B) Dispatch(F) Dispatch(B) Combine(F), layer by layer (§1.9)."""
-    ops = v3_result.ops
+    ops = v3_result.op_table
     prog = ops.program
     kinds = np.array(prog.kinds)[prog.kind]
     cats = np.array(prog.categories)[prog.category]
@@ -167,7 +167,7 @@ def test_alltoall_figures(v3_result: Result) -> None:
 def test_zero1_mirror_groups(v3_result: Result) -> None:
     """DualPipe's mirror ranks r and P-1-r share one data-parallel group: 2 groups of
     2 x 32 GPUs, each reduce-scatter, update, all-gather."""
-    prog = v3_result.ops.program
+    prog = v3_result.op_table.program
     job = v3_result.jobs[0]
     assert len(job.step_lanes) == 2
     for lane, (a, b) in zip(job.step_lanes, ((0, 3), (1, 2)), strict=True):
@@ -183,9 +183,9 @@ def test_same_seed_same_step() -> None:
     fab = mpft(8)
     a, b = simulate(fab, spec), simulate(fab, spec)
     assert a.summary()["step_time_s"] == b.summary()["step_time_s"]
-    assert np.array_equal(a.ops.end_s, b.ops.end_s)
+    assert np.array_equal(a.op_table.end_s, b.op_table.end_s)
     c = simulate(fab, dataclasses.replace(spec, seed=1))
-    assert not np.array_equal(a.ops.end_s, c.ops.end_s)
+    assert not np.array_equal(a.op_table.end_s, c.op_table.end_s)
 
 
 def test_analytic_model_runs_the_same_program() -> None:

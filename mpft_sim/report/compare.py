@@ -1,0 +1,173 @@
+"""Tables and figures of a design comparison (``mpft-sim compare``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mpft_sim.compare import TIERS, Comparison
+from mpft_sim.report.style import new_figure, save_figure
+from mpft_sim.units import format_time
+
+__all__ = ["compare_table", "plot_comparison"]
+
+_BREAKDOWN = [("forward_s", "forward", "#4c78a8"), ("backward_input_s", "backward (input)",
+                                                     "#f58518"),
+              ("backward_weight_s", "backward (weight)", "#e45756"),
+              ("overlapped_s", "overlapped F&B", "#72b7b2"), ("bubble_s", "bubble", "#bab0ac"),
+              ("optimizer_s", "optimizer", "#b279a2")]
+_METRIC = {"step_time_s": "step time", "tpot_s": "time per output token",
+           "makespan_s": "makespan"}
+
+
+def _t(x: Any) -> str:
+    return "-" if x is None else format_time(float(x), 4)
+
+
+def compare_table(comparison: Comparison) -> list[list[str]]:
+    """The comparison as rows of text: a header row, then one row per design."""
+    metric = _METRIC[comparison.metric]
+    head = ["design", metric, "vs first", "dispatch", "combine", "p99 FCT", "exposed comm",
+            "peak util (endpoint / leaf-spine)", "cost", "cost/GPU", "perf per $M"]
+    rows = [head]
+    for r in comparison.rows:
+        peaks = " / ".join(f"{r.get(f'peak_util_{t}', 0):.0%}" for t in TIERS[:2])
+        perf = r["perf_per_musd"]
+        rows.append([
+            r["design"] + (f" ({', '.join(r['failures'])} failed)" if r["failures"] else ""),
+            _t(r["time_s"]),
+            f"{r['time_vs_first']:.3f}x" if r.get("time_vs_first") else "-",
+            _t(r["dispatch_s"]), _t(r["combine_s"]), _t(r["fct_p99_s"]),
+            _t(r["exposed_comm_s"]), peaks,
+            f"${r['cost_usd'] / 1e6:,.2f}M", f"${r['cost_per_gpu_usd']:,.0f}",
+            f"{perf:,.4g} {r['perf_unit'].replace(' per $M', '')}",
+        ])
+    return rows
+
+
+def text_table(rows: list[list[str]]) -> str:
+    """Fixed-width text of rows (first column left-aligned, the rest right-aligned)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = []
+    for row in rows:
+        cells = [c.ljust(w) if i == 0 else c.rjust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out)
+
+
+def _labels(comparison: Comparison) -> list[str]:
+    return [r["design"] + ("\n(" + ", ".join(r["failures"]) + " failed)" if r["failures"]
+                           else "") for r in comparison.rows]
+
+
+def _scale(values: list[float]) -> tuple[float, str]:
+    top = max(values) if values else 1.0
+    return (1e3, "ms") if top < 1 else (1.0, "s")
+
+
+def plot_time(comparison: Comparison, path: Path) -> None:
+    """Each design's step time (stacked by its breakdown for training), shortest first."""
+    rows = comparison.rows
+    labels = _labels(comparison)
+    factor, unit = _scale([r["time_s"] for r in rows])
+    fig, ax = new_figure(9, 1.2 + 0.8 * len(rows))
+    y = np.arange(len(rows))[::-1]
+    if all("breakdown" in r for r in rows):
+        left = np.zeros(len(rows))
+        for key, name, colour in _BREAKDOWN:
+            width = np.array([r["breakdown"][key] for r in rows]) * factor
+            ax.barh(y, width, left=left, color=colour, label=name, height=0.6)
+            left += width
+        ax.legend(loc="lower right", fontsize=8, ncols=3)
+    else:
+        ax.barh(y, [r["time_s"] * factor for r in rows], color="#4c78a8", height=0.6)
+    for yi, r in zip(y, rows, strict=True):
+        ax.annotate(f"{r['time_s'] * factor:.4g} {unit}  ({r['time_vs_first']:.3f}x)",
+                    (r["time_s"] * factor, yi), xytext=(4, 0), textcoords="offset points",
+                    va="center", fontsize=8)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(f"{_METRIC[comparison.metric]} [{unit}]")
+    ax.set_xlim(0, max(r["time_s"] for r in rows) * factor * 1.3)
+    ax.set_title(f"{comparison.workload}: {_METRIC[comparison.metric]} per design "
+                 f"({comparison.model} model)")
+    ax.grid(False, axis="y")
+    save_figure(fig, path)
+
+
+def plot_value(comparison: Comparison, path: Path) -> None:
+    """Network cost per GPU and performance per dollar, side by side."""
+    rows = comparison.rows
+    labels = _labels(comparison)
+    fig, (a, b) = new_figure(11, 1.2 + 0.7 * len(rows), ncols=2)
+    y = np.arange(len(rows))[::-1]
+    a.barh(y, [r["cost_per_gpu_usd"] / 1e3 for r in rows], color="#3b6ea8", height=0.6)
+    a.set_yticks(y, labels)
+    a.set_xlabel("network cost per GPU [k$]")
+    a.set_title("What each design costs")
+    perf = np.array([r["perf_per_musd"] for r in rows])
+    scale, prefix = next(((f, p) for f, p in ((1e9, "G"), (1e6, "M"), (1e3, "k"))
+                          if perf.max(initial=0) >= f), (1.0, ""))
+    b.barh(y, perf / scale, color="#54a24b", height=0.6)
+    b.set_yticks(y, [""] * len(rows))
+    unit = rows[0]["perf_unit"] if rows else ""
+    b.set_xlabel(f"{prefix} {unit}".strip() if prefix else unit)
+    b.set_title("Performance per million dollars of network")
+    for ax in (a, b):
+        ax.grid(False, axis="y")
+    save_figure(fig, path)
+
+
+def plot_utilisation(comparison: Comparison, path: Path) -> None:
+    """Peak and mean utilisation of each tier of switched links, per design."""
+    rows = comparison.rows
+    tiers = [t for t in TIERS if any(f"peak_util_{t}" in r for r in rows)]
+    fig, ax = new_figure(10, 4.5)
+    n = len(rows)
+    width = 0.8 / max(n, 1)
+    x = np.arange(len(tiers))
+    colours = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"]
+    for i, (r, label) in enumerate(zip(rows, _labels(comparison), strict=True)):
+        peak = [r.get(f"peak_util_{t}", 0.0) * 100 for t in tiers]
+        mean = [r.get(f"mean_util_{t}", 0.0) * 100 for t in tiers]
+        colour = colours[i % len(colours)]
+        ax.bar(x + i * width, peak, width, color=colour, alpha=0.35)
+        ax.bar(x + i * width, mean, width, color=colour, label=label.replace("\n", " "))
+    ax.set_xticks(x + width * (n - 1) / 2, tiers)
+    ax.set_ylabel("utilisation [%]\n(solid: mean over all the tier's links, pale: peak)")
+    ax.set_ylim(0, 105)
+    ax.set_title("How hard each tier of links works, per design")
+    ax.legend(fontsize=8)
+    ax.grid(False, axis="x")
+    save_figure(fig, path)
+
+
+def plot_alltoall(comparison: Comparison, path: Path) -> None:
+    """Mean dispatch and combine time per design."""
+    rows = comparison.rows
+    fig, ax = new_figure(9, 1.2 + 0.7 * len(rows))
+    y = np.arange(len(rows))[::-1]
+    d = np.array([r["dispatch_s"] or 0.0 for r in rows]) * 1e3
+    c = np.array([r["combine_s"] or 0.0 for r in rows]) * 1e3
+    ax.barh(y + 0.18, d, height=0.35, color="#4c78a8", label="dispatch (FP8)")
+    ax.barh(y - 0.18, c, height=0.35, color="#f58518", label="combine (BF16)")
+    ax.set_yticks(y, _labels(comparison))
+    ax.set_xlabel("mean all-to-all time [ms]")
+    ax.set_title("Expert-parallel all-to-all time per design")
+    ax.legend(fontsize=8)
+    ax.grid(False, axis="y")
+    save_figure(fig, path)
+
+
+def plot_comparison(comparison: Comparison, out_dir: Path) -> list[str]:
+    """Write the comparison's PNGs into ``out_dir``; return their names."""
+    names = ["compare_time.png", "compare_value.png", "compare_utilisation.png"]
+    plot_time(comparison, out_dir / names[0])
+    plot_value(comparison, out_dir / names[1])
+    plot_utilisation(comparison, out_dir / names[2])
+    if any(r["dispatch_s"] for r in comparison.rows):
+        plot_alltoall(comparison, out_dir / "compare_alltoall.png")
+        names.append("compare_alltoall.png")
+    return names
