@@ -331,8 +331,9 @@ class Network:
         ids = np.arange(first, first + n)
         if isinstance(tag, str):
             tag_codes = np.full(n, self.tag_id(tag), dtype=np.int64)
-        else:
-            tag_codes = np.array([self.tag_id(t) for t in tag], dtype=np.int64)
+        else:  # one Python call per distinct tag, not per flow
+            uniq, inv = np.unique(np.asarray(tag, dtype=object).astype(str), return_inverse=True)
+            tag_codes = np.array([self.tag_id(str(t)) for t in uniq], dtype=np.int64)[inv]
         group = self._new_group(n)
         sl = self.flows.extend(n)
         f = self.flows
