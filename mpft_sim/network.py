@@ -43,6 +43,7 @@ flow speeding up as others finish, nor two phases slowing each other down.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -307,9 +308,10 @@ class Network:
         if route_key is not None and not self.adaptive:
             routes = self._route_cache.get(route_key)
             if routes is None:
-                # the pattern's position is its connection: hash it, not the flow id
-                keys = np.asarray(hash(route_key) & 0xFFFFFFFF, dtype=np.int64) * (
-                    1 << 24) + np.arange(len(src))
+                # the pattern's position is its connection: hash it, not the flow id (with a
+                # hash that is the same in every process, unlike hash() of a string)
+                stable = zlib.crc32(repr(route_key).encode())
+                keys = np.int64(stable) * (1 << 24) + np.arange(len(src), dtype=np.int64)
                 routes = self.router.route(src, dst, keys, names=names, forward=forward)
                 self._route_cache[route_key] = routes
             busy = np.flatnonzero(size > 0)

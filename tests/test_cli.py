@@ -117,3 +117,23 @@ def test_console_script_and_module() -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "fabric.switch.radx: unknown key (did you mean 'radix'?)" in result.stderr
+
+
+def test_simulate_is_identical_across_processes(tmp_path: Path) -> None:
+    """A program run gives the same bytes in processes with different string hashing (ECMP
+    hashes connections with a hash of its own, not Python's randomised hash())."""
+    import os
+
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-m", "mpft_sim", "simulate",
+                               str(TOPOLOGIES / "deepseek-v3-2048.yaml"),
+                               str(ROOT / "workloads" / "nccl-alltoall.yaml"), "-o", str(out),
+                               "-q"], capture_output=True, text=True, env=env, cwd=ROOT,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        outs.append(out)
+    for name in ("summary.json", "flows.csv", "ops.csv", "links.csv"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name

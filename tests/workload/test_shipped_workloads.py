@@ -65,7 +65,8 @@ def scaled(name: str) -> Any:
     return out
 
 
-PROGRAMS = ["deepseek-v3-train", "deepseek-v3-prefill", "deepseek-v3-decode",
+PROGRAMS = ["deepseek-v3-train", "deepseek-v3-train-short", "deepseek-v3-prefill",
+            "deepseek-v3-decode",
             "deepseek-v3-decode-ep320", "ep-alltoall", "nccl-alltoall"]
 
 

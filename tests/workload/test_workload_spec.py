@@ -102,12 +102,14 @@ def test_missing_file() -> None:
 def test_the_expected_workloads_are_shipped() -> None:
     """The workloads the docs promise are all there."""
     assert {p.stem for p in SHIPPED} == {
-        "deepseek-v3-train", "deepseek-v3-prefill", "deepseek-v3-decode",
-        "deepseek-v3-decode-ep320", "ep-alltoall", "nccl-alltoall", "example-flows"}
+        "deepseek-v3-train", "deepseek-v3-train-short", "deepseek-v3-prefill",
+        "deepseek-v3-decode", "deepseek-v3-decode-ep320", "ep-alltoall", "nccl-alltoall",
+        "example-flows"}
 
 
 KIND_OF = {
     "deepseek-v3-train": TrainingWorkloadSpec,
+    "deepseek-v3-train-short": TrainingWorkloadSpec,
     "deepseek-v3-prefill": InferenceWorkloadSpec,
     "deepseek-v3-decode": InferenceWorkloadSpec,
     "deepseek-v3-decode-ep320": InferenceWorkloadSpec,

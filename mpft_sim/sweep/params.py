@@ -1,0 +1,391 @@
+"""Sweep parameters: named aliases for edits of the raw topology and workload YAML.
+
+A parameter edits the parsed YAML mappings *before* validation, so a point with a bad
+combination fails with the same message ``mpft-sim validate`` would give. Three sorts:
+
+- aliases for common design knobs (``nodes``, ``planes``, ``routing`` ...; see :data:`PARAMS`);
+- dotted raw paths ``topology.<key>.<key>...`` or ``workload.<key>...`` (a list index is a
+  number: ``workload.jobs.0.layout.ep``), checked against the spec classes when the sweep loads;
+- ``topology`` / ``workload`` (a file) and the run settings ``model``, ``seed``, ``tolerance``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mpft_sim.engine import MODELS
+from mpft_sim.errors import SpecError
+from mpft_sim.spec.schema import Spec
+from mpft_sim.spec.topology import (
+    CROSS_PLANE_POLICIES,
+    ROUTING_POLICIES,
+    TopologySpec,
+    parse_ratio,
+)
+from mpft_sim.spec.workload import (
+    FlowsWorkloadSpec,
+    InferenceWorkloadSpec,
+    JobsWorkloadSpec,
+    NcclAllToAllSpec,
+    TrainingWorkloadSpec,
+)
+
+__all__ = ["FAILURE_KINDS", "PARAMS", "SIZE_PARAMS", "Param", "RunSettings", "apply_param",
+           "check_dotted", "check_path", "check_value", "describe_params", "parse_failure",
+           "set_path", "workload_class"]
+
+Target = Literal["topology", "workload", "file", "run"]
+
+FAILURE_KINDS = ("plane", "switch", "nic", "link")
+
+# the parameters that set a cluster's size: a "design" is everything else
+SIZE_PARAMS = frozenset({"nodes", "topology.fabric.nodes"})
+
+_WORKLOAD_CLASSES: dict[str, type[Spec]] = {
+    "training": TrainingWorkloadSpec,
+    "inference": InferenceWorkloadSpec,
+    "nccl-alltoall": NcclAllToAllSpec,
+    "flows": FlowsWorkloadSpec,
+    "jobs": JobsWorkloadSpec,
+}
+
+
+@dataclass
+class RunSettings:
+    """What :func:`mpft_sim.engine.simulate` is asked for at one point (not in the YAML)."""
+
+    model: str
+    seed: int
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class Param:
+    """A named sweep parameter.
+
+    Attributes
+    ----------
+    name : str
+        The key under ``grid``.
+    target : {"topology", "workload", "file", "run"}
+        What it edits.
+    doc : str
+        One line for the docs: which keys it sets.
+    check : callable
+        Raises ``ValueError`` (with a message) for a value the parameter can never take.
+    kinds : tuple of str
+        Workload kinds it applies to (workload parameters only).
+    """
+
+    name: str
+    target: Target
+    doc: str
+    check: Callable[[Any], None]
+    kinds: tuple[str, ...] = ()
+
+
+def _positive_int(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("expected a positive whole number")
+
+
+def _non_negative_int(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("expected a non-negative whole number")
+
+
+def _non_negative_number(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError("expected a non-negative number")
+
+
+def _ratio(value: Any) -> None:
+    parse_ratio(value)  # raises ValueError with the expected form
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value not in choices:
+            close = difflib.get_close_matches(str(value), list(choices), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"must be one of {', '.join(map(repr, choices))}{hint}")
+    return check
+
+
+def _file(value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a file name")
+
+
+def parse_failure(text: Any) -> dict[str, Any]:
+    """Turn ``"plane=3"`` or ``"switch=p0/spine/1"`` into a topology ``failures`` entry.
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is not ``kind=name`` with a known kind (a plane is a number).
+    """
+    if not isinstance(text, str) or "=" not in text:
+        raise ValueError("expected kind=name, such as plane=3 or switch=p0/spine/1")
+    kind, _, name = (part.strip() for part in text.partition("="))
+    if kind not in FAILURE_KINDS:
+        close = difflib.get_close_matches(kind, FAILURE_KINDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"the kind must be one of {', '.join(FAILURE_KINDS)}{hint}")
+    if kind == "plane":
+        if not name.isdigit():
+            raise ValueError("a plane is a number, such as plane=3")
+        return {"plane": int(name)}
+    if not name:
+        raise ValueError(f"name the {kind}, such as {kind}=...")
+    return {kind: name}
+
+
+def _failures(value: Any) -> None:
+    # one grid value is one set of failures: a list of kind=name (or one string); [] = none
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError("expected a list of kind=name failures ([] for none)")
+    for item in items:
+        parse_failure(item)
+
+
+PARAMS: dict[str, Param] = {p.name: p for p in (
+    Param("nodes", "topology", "fabric.nodes", _positive_int),
+    Param("planes", "topology",
+          "fabric.planes and node.nics (node.nic.ports for multi-port NICs), so that each "
+          "NIC (or port) sits in one plane", _positive_int),
+    Param("oversubscription", "topology", "fabric.oversubscription ('3:1' or 3)", _ratio),
+    Param("radix", "topology", "fabric.switch.radix", _positive_int),
+    Param("routing", "topology", "routing.policy", _choice(ROUTING_POLICIES)),
+    Param("cross_plane", "topology", "routing.cross_plane", _choice(CROSS_PLANE_POLICIES)),
+    Param("failures", "topology",
+          "failures: a list of kind=name such as plane=3 or switch=p0/spine/1; [] = none",
+          _failures),
+    Param("tokens", "workload", "batch.tokens (training), tokens_per_gpu (inference)",
+          _positive_int, ("training", "inference")),
+    Param("micro_batches", "workload",
+          "batch.micro_batches (training), micro_batches (inference)", _positive_int,
+          ("training", "inference")),
+    Param("ep", "workload", "layout.ep, and layout.dp raised to ep if it is smaller",
+          _positive_int, ("training", "inference")),
+    Param("topology", "file", "the topology file (relative to the sweep file)", _file),
+    Param("workload", "file", "the workload file (relative to the sweep file)", _file),
+    Param("model", "run", "fluid or analytic", _choice(MODELS)),
+    Param("seed", "run", "seeds ECMP hashing (the workload's own seed: workload.seed)",
+          _non_negative_int),
+    Param("tolerance", "run", "fluid model: relative time quantum", _non_negative_number),
+)}
+
+
+def workload_class(kind: Any) -> type[Spec] | None:
+    """The spec class of a workload kind, or None for an unknown kind."""
+    return _WORKLOAD_CLASSES.get(kind) if isinstance(kind, str) else None
+
+
+def check_value(name: str, value: Any) -> None:
+    """Raise ``ValueError`` if a named parameter can never take ``value``."""
+    param = PARAMS.get(name)
+    if param is not None:
+        param.check(value)
+
+
+def check_path(cls: type[Spec], parts: list[str]) -> None:
+    """Check a dotted raw path against a spec class's YAML keys.
+
+    Raises
+    ------
+    ValueError
+        Naming the first part that is not a key, with a did-you-mean.
+    """
+    tp: Any = cls
+    for i, part in enumerate(parts):
+        where = ".".join(parts[:i]) or "the top level"
+        tp = _unwrap_optional(tp)
+        origin = typing.get_origin(tp)
+        if isinstance(tp, type) and issubclass(tp, Spec):
+            fields = {f.metadata.get("key") or f.name: f
+                      for f in dataclasses.fields(tp)  # type: ignore[arg-type]
+                      if f.init}
+            if part not in fields:
+                close = difflib.get_close_matches(part, list(fields), n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"{part!r} is not a key of {where}{hint}")
+            tp = typing.get_type_hints(tp)[fields[part].name]
+        elif origin is tuple:
+            if not part.isdigit():
+                raise ValueError(f"{where} is a list: index it with a number, not {part!r}")
+            tp = typing.get_args(tp)[0]
+        elif origin is dict:
+            tp = typing.get_args(tp)[1]
+        elif tp is Any:
+            return  # free-form (the jobs of a jobs workload): the point's validation decides
+        else:
+            raise ValueError(f"{where} is a value, not a mapping: {part!r} cannot be below it")
+
+
+def _unwrap_optional(tp: Any) -> Any:
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def check_dotted(name: str, workload_kinds: list[str]) -> None:
+    """Check a dotted parameter ``topology.a.b`` / ``workload.a.b`` against the spec classes.
+
+    Parameters
+    ----------
+    name : str
+        The grid key.
+    workload_kinds : list of str
+        The kinds of the sweep's workload files: a workload path must fit each.
+
+    Raises
+    ------
+    ValueError
+        If the root is neither topology nor workload, or a part is not a key.
+    """
+    root, _, rest = name.partition(".")
+    parts = rest.split(".")
+    if root not in ("topology", "workload") or not all(parts):
+        raise ValueError("a dotted parameter starts with topology. or workload. and names "
+                         "a key, such as topology.fabric.switch.radix")
+    if root == "topology":
+        check_path(TopologySpec, parts)
+        return
+    for kind in workload_kinds:
+        cls = workload_class(kind)
+        if cls is not None:
+            try:
+                check_path(cls, parts)
+            except ValueError as exc:
+                raise ValueError(f"{exc} in a {kind} workload") from None
+
+
+def _node(root: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """The mapping at ``path`` under ``root``, created if missing."""
+    here: Any = root
+    for depth, part in enumerate(path):
+        nxt = _child(here, part, path[:depth])
+        if nxt is None:
+            nxt = {}
+            _set_child(here, part, nxt, path[:depth])
+        here = nxt
+    if not isinstance(here, dict):
+        raise SpecError("expected a mapping of keys", path, _short(here))
+    return typing.cast(dict[str, Any], here)
+
+
+def _child(here: Any, part: str, where: tuple[str, ...]) -> Any:
+    if isinstance(here, dict):
+        return here.get(part)
+    if isinstance(here, list) and part.isdigit():
+        index = int(part)
+        if index >= len(here):
+            raise SpecError(f"the list has {len(here)} entries", (*where, part))
+        return here[index]
+    raise SpecError("expected a mapping of keys", where, _short(here))
+
+
+def _set_child(here: Any, part: str, value: Any, where: tuple[str, ...]) -> None:
+    if isinstance(here, list) and part.isdigit():
+        _child(here, part, where)  # bounds check
+        here[int(part)] = value
+    elif isinstance(here, dict):
+        here[part] = value
+    else:
+        raise SpecError("expected a mapping of keys", where, _short(here))
+
+
+def _short(value: Any) -> Any:
+    text = repr(value)
+    return value if len(text) <= 60 else text[:57] + "..."
+
+
+def set_path(root: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``root[path[0]][path[1]]... = value``, creating missing mappings on the way."""
+    parent = _node(root, path[:-1])
+    parent[path[-1]] = value
+
+
+def apply_param(name: str, value: Any, topology: dict[str, Any], workload: dict[str, Any],
+                settings: RunSettings) -> None:
+    """Apply one parameter to the raw mappings (edited in place) or the run settings.
+
+    ``topology`` and ``workload`` file parameters are applied by the caller (they choose the
+    mappings); here they do nothing.
+
+    Raises
+    ------
+    SpecError
+        If the raw YAML has a value where a mapping must be, or a workload parameter does not
+        apply to the workload's kind.
+    """
+    param = PARAMS.get(name)
+    if param is None:
+        root, _, rest = name.partition(".")
+        set_path(topology if root == "topology" else workload, tuple(rest.split(".")), value)
+        return
+    if param.target == "run":
+        setattr(settings, name, float(value) if name == "tolerance" else value)
+        return
+    if param.target == "topology":
+        _apply_topology(name, value, topology)
+    elif param.target == "workload":
+        _apply_workload(param, value, workload)
+
+
+def _apply_topology(name: str, value: Any, topo: dict[str, Any]) -> None:
+    simple = {"nodes": ("fabric", "nodes"), "oversubscription": ("fabric", "oversubscription"),
+              "radix": ("fabric", "switch", "radix"), "routing": ("routing", "policy"),
+              "cross_plane": ("routing", "cross_plane")}
+    if name in simple:
+        set_path(topo, simple[name], value)
+    elif name == "planes":
+        set_path(topo, ("fabric", "planes"), value)
+        # an MPFT needs one NIC per plane (or, with multi-port NICs, one port per plane):
+        # keep the node in step so the point stays a valid design
+        ports = _node(topo, ("node",)).get("nic", {})
+        multi_port = isinstance(ports, dict) and isinstance(ports.get("ports"), int) \
+            and ports["ports"] > 1
+        set_path(topo, ("node", "nic", "ports") if multi_port else ("node", "nics"), value)
+    elif name == "failures":
+        items = [value] if isinstance(value, str) else value
+        try:
+            topo["failures"] = [parse_failure(item) for item in items]
+        except ValueError as exc:  # checked when the sweep loads: only for specs built oddly
+            raise SpecError(str(exc), ("failures",), value) from None
+
+
+def _apply_workload(param: Param, value: Any, work: dict[str, Any]) -> None:
+    kind = work.get("kind")
+    if kind not in param.kinds:
+        raise SpecError(f"the {param.name} parameter applies to {' and '.join(param.kinds)} "
+                        f"workloads; use a dotted path such as workload.jobs.0.layout.ep",
+                        ("kind",), kind)
+    if param.name == "tokens":
+        path = ("batch", "tokens") if kind == "training" else ("tokens_per_gpu",)
+        set_path(work, path, value)
+    elif param.name == "micro_batches":
+        path = ("batch", "micro_batches") if kind == "training" else ("micro_batches",)
+        set_path(work, path, value)
+    elif param.name == "ep":
+        layout = _node(work, ("layout",))
+        layout["ep"] = value
+        dp = layout.get("dp", 1)
+        # ep must divide dp: a larger expert-parallel group needs at least as many replicas
+        if isinstance(dp, int) and not isinstance(dp, bool) and dp < value:
+            layout["dp"] = value
+
+
+def describe_params() -> Mapping[str, str]:
+    """Each named parameter and the keys it sets, for help texts."""
+    return {name: p.doc for name, p in PARAMS.items()}
