@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The two set-up commands of the README, on a fresh machine with Python >= 3.11 and pip:
-#   ./dev.sh run    create .venv if needed, then run the main job on the shipped defaults
+#   ./dev.sh run    create .venv if needed, then run the main job on the shipped defaults:
+#                   the design comparison, written to reports/deepseek-v3-designs/
 #   ./dev.sh test   create .venv if needed, then lint, type-check and run the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -39,9 +40,13 @@ case "${1:-}" in
   run)
     ensure_env ""
     shift
-    exec "$VENV/bin/mpft-sim" cost topologies/ft2-2048.yaml topologies/mpft-16k.yaml \
-      topologies/ft3-64k.yaml topologies/slimfly-32k.yaml topologies/dragonfly-261k.yaml \
-      topologies/deepseek-v3-2048.yaml topologies/mrft-2048.yaml -o reports/cost "$@"
+    # the main job: one (shortened) DeepSeek-V3 training step on the deployed multi-plane
+    # fat-tree, the multi-rail tree, a single-plane tree and the MPFT with a plane down
+    exec "$VENV/bin/mpft-sim" compare topologies/deepseek-v3-2048.yaml \
+      topologies/mrft-2048.yaml topologies/ft2-2048.yaml \
+      topologies/deepseek-v3-2048-failed-plane.yaml \
+      --workload workloads/deepseek-v3-train-short.yaml --tolerance 1e-2 \
+      -o reports/deepseek-v3-designs "$@"
     ;;
   test)
     ensure_env "[test]"

@@ -213,3 +213,67 @@ def greedy_least_loaded(links: np.ndarray, mask: np.ndarray, cap: np.ndarray,  #
         if out[r] >= 0:
             load[links[r, out[r]]] += 1.0
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def add_load(links: np.ndarray, delta: np.ndarray, now: float, cap: np.ndarray,  # pragma: no cover
+             load: np.ndarray, since: np.ndarray, busy: np.ndarray, saturated: np.ndarray,
+             peak: np.ndarray, group_of_link: np.ndarray, group_load: np.ndarray) -> None:
+    """Change the loads of distinct links, first closing each one's accounting interval
+    (time busy, time full) at its old load."""
+    for k in range(links.shape[0]):
+        i = links[k]
+        dt = now - since[i]
+        if load[i] > 1e-9 * cap[i]:
+            busy[i] += dt
+        if load[i] >= cap[i] * (1 - 1e-9):
+            saturated[i] += dt
+        since[i] = now
+        load[i] += delta[k]
+        if load[i] / cap[i] > peak[i]:
+            peak[i] = load[i] / cap[i]
+        group_load[group_of_link[i]] += delta[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _find(parent: np.ndarray, x: int) -> int:  # pragma: no cover
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        parent[x], x = root, parent[x]
+    return root
+
+
+@numba.njit(cache=True, nogil=True)
+def merge_components(flow_ptr: np.ndarray, links: np.ndarray,  # pragma: no cover
+                     link_label: np.ndarray, parent: np.ndarray,
+                     n_labels: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Label new flows (flow f crosses ``links[flow_ptr[f]:flow_ptr[f + 1]]``) by connected
+    component, merging the components (labels) of the links they touch.
+
+    ``parent`` is a union-find forest over labels with room for new ones after ``n_labels``.
+    Returns (each new flow's label, the parent forest fully compressed, labels in use). Every
+    link the flows touch is relabelled to its component's root.
+    """
+    n = flow_ptr.shape[0] - 1
+    out = np.empty(n, np.int64)
+    for f in range(n):
+        label = n_labels
+        n_labels += 1
+        parent[label] = label
+        for e in range(flow_ptr[f], flow_ptr[f + 1]):
+            old = link_label[links[e]]
+            if old >= 0:
+                a, b = _find(parent, old), _find(parent, label)
+                if a != b:
+                    parent[a] = b
+            link_label[links[e]] = label
+        out[f] = label
+    for x in range(n_labels):
+        parent[x] = _find(parent, x)
+    for f in range(n):
+        out[f] = parent[out[f]]
+    for e in range(links.shape[0]):
+        link_label[links[e]] = parent[link_label[links[e]]]
+    return out, parent, n_labels

@@ -190,6 +190,7 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, seed
 
     from mpft_sim.engine import simulate as run
     from mpft_sim.report.files import staged_dir, write_json
+    from mpft_sim.report.run import write_report
     from mpft_sim.results import (
         write_flows_csv,
         write_links_csv,
@@ -223,6 +224,7 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, seed
             write_ops_csv(result, tmp / "ops.csv")
             files.append("ops.csv")
         write_json(tmp / "summary.json", summary)
+        files += write_report(tmp)
     fct = summary["fct_s"]
     click.echo(f"{spec.name} / {work.name} ({model}): {summary['flows']:,} flows, "
                f"makespan {format_time(summary['makespan_s'])}, FCT p50 "
@@ -234,6 +236,115 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, seed
                       if "tokens_per_s" in summary else ""))
     click.echo(f"wrote {out}/ ({', '.join(files)}) in "
                f"{time.perf_counter() - started:.1f}s", err=True)
+
+
+@cli.command()
+@click.argument("run_dir")
+def report(run_dir: str) -> None:
+    """Redraw the report (report.md, report.html, plots) of an existing RUN_DIR."""
+    from mpft_sim.report.run import write_report
+
+    files = write_report(run_dir)
+    click.echo(f"wrote {Path(run_dir) / 'report.html'} and {len(files) - 1} more files")
+
+
+@cli.command()
+@click.argument("topologies", nargs=-1, required=True)
+@click.option("--workload", "workload_file", required=True, metavar="WORKLOAD",
+              help="The workload every design runs.")
+@click.option("-o", "--out", "out_dir", metavar="DIR",
+              help="Output folder (default: reports/compare-<workload>).")
+@click.option("--model", type=click.Choice(MODELS), default="fluid", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Fluid model: relative time quantum (0 = exact).")
+@click.option("--prices", "prices_file", metavar="FILE", help="Price book YAML.")
+@click.option("--json", "as_json", is_flag=True, help="Print compare.json instead of a table.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, model: str,
+            seed: int, tolerance: float, prices_file: str | None, as_json: bool,
+            quiet: bool) -> None:
+    """Run one WORKLOAD on each of TOPOLOGIES and compare them side by side.
+
+    Writes compare.json, compare.txt, compare.md, compare.html and plots into DIR.
+    """
+    import time
+
+    from mpft_sim.compare import compare as run_compare
+    from mpft_sim.report.compare import compare_table, text_table, write_comparison
+    from mpft_sim.report.files import staged_dir
+    from mpft_sim.spec import load_prices, load_topology
+    from mpft_sim.spec.workload import load_workload
+
+    specs = [load_topology(t) for t in topologies]
+    work = load_workload(workload_file)
+    book = load_prices(prices_file) if prices_file else None
+    out = Path(out_dir) if out_dir else Path("reports") / f"compare-{work.name}"
+    show = not quiet and sys.stderr.isatty()
+    started = time.perf_counter()
+
+    def announce(i: int, n: int, name: str) -> None:
+        if show:
+            click.echo(f"[{i + 1}/{n}] {name} ({time.perf_counter() - started:.0f}s)",
+                       err=True)
+
+    result = run_compare(specs, work, model, seed=seed,  # type: ignore[arg-type]
+                         tolerance=tolerance, prices=book, progress=announce)
+    with staged_dir(out) as tmp:
+        files = write_comparison(result, tmp)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(text_table(compare_table(result)))
+    click.echo(f"wrote {out / 'compare.html'} and {len(files) - 1} more files in "
+               f"{time.perf_counter() - started:.0f}s", err=True)
+
+
+@cli.command()
+@click.argument("sweep_file")
+@click.option("-o", "--out", "out_dir", metavar="DIR",
+              help="Output folder (default: reports/<sweep name>).")
+@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPUs).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True, help="A local process pool, or a Dask cluster.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Dask scheduler address (default: start a local Dask cluster).")
+@click.option("--resume", is_flag=True, help="Keep the points an earlier run finished.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def sweep(sweep_file: str, out_dir: str | None, jobs: int | None, executor: str,
+          scheduler: str | None, resume: bool, quiet: bool) -> None:
+    """Run every point of a SWEEP_FILE grid; write sweep.csv, sweep.json and plots.
+
+    Points stream to DIR/points.jsonl as they finish, so an interrupted sweep keeps them and
+    --resume runs only the rest.
+    """
+    import time
+
+    from mpft_sim.sweep import load_sweep
+    from mpft_sim.sweep import sweep as run_sweep
+
+    spec = load_sweep(sweep_file)
+    out = Path(out_dir) if out_dir else Path("reports") / spec.name
+    show = not quiet and sys.stderr.isatty()
+    started = time.perf_counter()
+
+    def bar(done: int, total: int) -> None:
+        if show:
+            filled = int(30 * done / max(total, 1))
+            click.echo(f"\r  [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} points "
+                       f"({time.perf_counter() - started:.0f}s)", err=True, nl=False)
+
+    result = run_sweep(spec, out, jobs=jobs, executor=executor, scheduler=scheduler,
+                       resume=resume, progress=bar)
+    if show:
+        click.echo("", err=True)
+    errors = [r for r in result.rows if r.get("error")]
+    click.echo(f"{spec.name}: {len(result.rows)} points ({result.ran} run, {result.resumed} "
+               f"resumed, {len(errors)} invalid)")
+    for row in errors:
+        click.echo(f"  {row['error']}")
+    click.echo(f"wrote {out / 'sweep.csv'} and {len(result.files) - 1} more files in "
+               f"{time.perf_counter() - started:.0f}s", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

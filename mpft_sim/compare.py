@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mpft_sim.engine import Model, simulate
+from mpft_sim.errors import SpecError
 from mpft_sim.results import Result
 from mpft_sim.spec.prices import PriceBook
 from mpft_sim.spec.topology import TopologySpec, load_topology
@@ -124,7 +125,12 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
         if progress is not None:
             progress(i, len(specs), spec.name)
         fabric = build_fabric(spec)
-        result = simulate(fabric, work, model, seed=seed, tolerance=tolerance)
+        try:
+            result = simulate(fabric, work, model, seed=seed, tolerance=tolerance)
+        except SpecError as exc:
+            # say which design the workload does not fit
+            raise exc.within(file=f"{work.name} on {spec.name}" if exc.file is None
+                             else exc.file) from None
         summary = result.summary()
         cost = bill_of_materials(spec, prices).cost_usd
         rows.append(design_row(spec.name, summary, spec, cost, fabric.n_gpus))

@@ -55,8 +55,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from mpft_sim._kernels import (
+    add_load,
     due_slots,
     gather_links,
+    merge_components,
     residual_capacity,
     select_slots,
     settle,
@@ -257,6 +259,7 @@ class Network:
                            alone=np.float32)
         self.link_bytes = np.zeros(fabric.n_links)
         self._route_cache: dict[Any, Routes] = {}
+        self._alone_cache: dict[Any, FloatArray] = {}
         self._paths: list[tuple[IntArray, FloatArray, IntArray, IntArray]] = []
         self.tags: list[str] = []
         self._tag_ids: dict[str, int] = {}
@@ -314,19 +317,27 @@ class Network:
                 keys = np.int64(stable) * (1 << 24) + np.arange(len(src), dtype=np.int64)
                 routes = self.router.route(src, dst, keys, names=names, forward=forward)
                 self._route_cache[route_key] = routes
+            alone = self._alone_cache.get(route_key)
+            if alone is None:
+                flow_i, link, frac = routes.incidence()
+                alone = self._alone_rate(len(src), flow_i, link, frac)
+                self._alone_cache[route_key] = alone
             busy = np.flatnonzero(size > 0)
             if len(busy) < len(size):
                 routes, src, dst, size = routes.take(busy), src[busy], dst[busy], size[busy]
-            return self.transfer_routes(routes, size, src, dst, tag)
+                alone = alone[busy]
+            return self.transfer_routes(routes, size, src, dst, tag, alone=alone)
         scratch = self.link_flows.copy() if self.adaptive else None
         routes = self.router.route(src, dst, np.arange(first, first + len(src)),
                                    link_flows=scratch, names=names, forward=forward)
         return self.transfer_routes(routes, size, src, dst, tag)
 
     def transfer_routes(self, routes: Routes, size_bytes: FloatArray, src: IntArray,
-                        dst: IntArray, tag: str | Sequence[str] = "") -> simpy.Event:
+                        dst: IntArray, tag: str | Sequence[str] = "",
+                        alone: FloatArray | None = None) -> simpy.Event:
         """Release flows along given routes now (what :meth:`transfer_batch` does after
-        routing); ``src`` and ``dst`` are only recorded."""
+        routing); ``src`` and ``dst`` are only recorded, ``alone`` (each flow's rate on an idle
+        network) is computed from the routes if not given."""
         size = np.asarray(size_bytes, dtype=np.float64)
         n = len(size)
         first = self.flows.n
@@ -349,7 +360,7 @@ class Network:
             self._store_paths(first, n, routes)
         flow_i, link, frac = routes.incidence()
         np.add.at(self.link_bytes, link, size[flow_i] * frac)
-        f["alone"][sl] = self._alone_rate(n, flow_i, link, frac)
+        f["alone"][sl] = alone if alone is not None else self._alone_rate(n, flow_i, link, frac)
         event = self._group_events[group]  # _start may complete (and drop) the group at once
         self._start(ids, routes, size)
         return event
@@ -492,7 +503,8 @@ class FluidNetwork(Network):
                            fin=np.float64, start=np.float64, label=np.int64, z0=np.int64,
                            z1=np.int64, active=np.bool_, new=np.bool_)
         self.z = _Grow(link=np.int64, frac=np.float64)
-        self.parent = np.zeros(0, dtype=np.int64)  # component labels, kept fully compressed
+        self.parent = np.zeros(1024, dtype=np.int64)  # union-find over component labels,
+        self._labels = 0  # labels in use; parent[:_labels] is kept fully compressed
         self._active = 0
         self._pending = False
         self._wake_at = np.inf
@@ -535,34 +547,23 @@ class FluidNetwork(Network):
         s["new"][ssl] = True
         self._active += busy.size
         np.add.at(self.link_flows, link, frac)
-        s["label"][ssl] = self._merge_components(np.repeat(np.arange(busy.size), counts), link,
-                                                 busy.size)
+        s["label"][ssl] = self._merge_components(counts, link)
         if not self._pending:
             self._pending = True
             self._arm(self.env.now)
 
-    def _merge_components(self, flow_i: IntArray, link: IntArray, n: int) -> IntArray:
-        """Label the new flows' components, merging the existing ones they touch."""
-        ul, linv = np.unique(link, return_inverse=True)
-        graph = coo_matrix((np.ones(len(link)), (flow_i, n + linv)), shape=(n + len(ul),) * 2)
-        n_comp, comp = connected_components(graph, directed=False)
-        old = self.label[ul]
-        has_old = old >= 0
-        old_roots = self.parent[old[has_old]]
-        uniq_old, old_inv = np.unique(old_roots, return_inverse=True)
-        # second pass: new components that touch the same old component merge too
-        pair = coo_matrix((np.ones(len(old_inv)), (comp[n + np.flatnonzero(has_old)],
-                                                   n_comp + old_inv)),
-                          shape=(n_comp + len(uniq_old),) * 2)
-        n_final, final = connected_components(pair, directed=False)
-        base = len(self.parent)
-        self.parent = np.concatenate([self.parent, base + np.arange(n_final)])
-        if uniq_old.size:
-            self.parent[uniq_old] = base + final[n_comp:]
-            self.parent = self.parent[self.parent]  # roots moved: one jump re-compresses
-        labels = base + final[comp]
-        self.label[ul] = labels[n:]
-        return labels[:n]
+    def _merge_components(self, counts: IntArray, link: IntArray) -> IntArray:
+        """Label the new flows' components (flow f has ``counts[f]`` of the ``link`` entries),
+        merging the existing ones they touch (a compiled union-find over labels)."""
+        need = self._labels + len(counts)
+        if need > len(self.parent):
+            grown = np.arange(max(need, 2 * len(self.parent)), dtype=np.int64)
+            grown[:self._labels] = self.parent[:self._labels]
+            self.parent = grown
+        ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        labels, self.parent, self._labels = merge_components(ptr, link, self.label,
+                                                             self.parent, self._labels)
+        return labels
 
     # -- the event loop ----------------------------------------------------------------------
 
@@ -627,7 +628,7 @@ class FluidNetwork(Network):
 
     def _resolve(self, touched_labels: IntArray, level: float, now: float) -> None:
         s = self.slots
-        touched = np.zeros(len(self.parent), dtype=bool)
+        touched = np.zeros(self._labels, dtype=bool)
         touched[self.parent[touched_labels]] = True
         # below the lowest level the event can reach, the filling is unchanged (module doc)
         slots = select_slots(s.n, s["active"], s["label"], self.parent, touched, s["rate"],
@@ -648,17 +649,8 @@ class FluidNetwork(Network):
         """Change the loads of distinct links, closing each one's accounting interval."""
         if link.size == 0:
             return
-        load = self.load[link]
-        cap = self.cap[link]
-        dt = now - self.since[link]
-        self.busy[link] += dt * (load > 1e-9 * cap)
-        self.saturated[link] += dt * (load >= cap * (1 - 1e-9))
-        self.since[link] = now
-        load = load + delta
-        self.load[link] = load
-        self.peak[link] = np.maximum(self.peak[link], load / cap)
-        self.group_load += np.bincount(self.group_of_link[link], delta,
-                                       minlength=len(self.group_load))
+        add_load(link, delta, now, self.cap, self.load, self.since, self.busy, self.saturated,
+                 self.peak, self.group_of_link, self.group_load)
 
     def _log(self, now: float) -> None:
         loads = self.group_load.astype(np.float32)
@@ -696,7 +688,8 @@ class FluidNetwork(Network):
         n = len(keep)
         graph = coo_matrix((np.ones(len(link)), (pos, n + linv)), shape=(n + len(ul),) * 2)
         n_comp, comp = connected_components(graph, directed=False)
-        self.parent = np.arange(n_comp)
+        self.parent = np.arange(max(n_comp, 1024), dtype=np.int64)
+        self._labels = n_comp
         self.label[:] = -1
         self.label[ul] = comp[n:]
         s["label"][:n] = comp[:n]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mpft_sim.cli import main
+from tests.browser import browser  # noqa: F401  (a session fixture: headless Chromium)
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPOLOGIES = ROOT / "topologies"

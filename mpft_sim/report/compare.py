@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 
 from mpft_sim.compare import TIERS, Comparison
+from mpft_sim.report.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from mpft_sim.report.files import write_json
 from mpft_sim.report.style import new_figure, save_figure
 from mpft_sim.units import format_time
 
-__all__ = ["compare_table", "plot_comparison"]
+__all__ = ["compare_table", "plot_comparison", "text_table", "write_comparison"]
 
 _BREAKDOWN = [("forward_s", "forward", "#4c78a8"), ("backward_input_s", "backward (input)",
                                                      "#f58518"),
@@ -171,3 +173,69 @@ def plot_comparison(comparison: Comparison, out_dir: Path) -> list[str]:
         plot_alltoall(comparison, out_dir / "compare_alltoall.png")
         names.append("compare_alltoall.png")
     return names
+
+
+_CAPTIONS = {
+    "compare_time.png": ("Time per design", "Each design's {metric}, with the ratio to the "
+                         "first design; training steps are split into their breakdown (forward, "
+                         "backward, overlapped F&B, bubble, optimizer)."),
+    "compare_value.png": ("Cost and performance per dollar", "Left: network cost per GPU "
+                          "(switches, cables, NICs at the price book's prices). Right: what "
+                          "each million dollars of network buys ({unit})."),
+    "compare_utilisation.png": ("Utilisation per tier", "Mean (solid) and peak (pale) "
+                                "utilisation of each tier of switched links; the mean is over "
+                                "all links of the tier, so a job that uses part of a cluster "
+                                "shows a low mean."),
+    "compare_alltoall.png": ("All-to-all times", "Mean time of the expert-parallel dispatch "
+                             "(FP8) and combine (BF16) all-to-alls on each design."),
+}
+
+
+def _blocks(comparison: Comparison, figures: list[str]) -> list[Block]:
+    rows = compare_table(comparison)
+    metric = _METRIC[comparison.metric]
+    first = comparison.rows[0]
+    best = min(comparison.rows, key=lambda r: r["time_s"])
+    value = max(comparison.rows, key=lambda r: r["perf_per_musd"])
+    blocks: list[Block] = [
+        Paragraph(f"Workload {comparison.workload!r} on {len(comparison.rows)} designs "
+                  f"({comparison.model} model). The {metric} is compared with the first "
+                  f"design, {first['design']}. Fastest: {best['design']} "
+                  f"({_t(best['time_s'])}); best performance per dollar: {value['design']}."),
+        Heading("Side by side"),
+        Table(rows[0], rows[1:]),
+    ]
+    breakdowns = [r for r in comparison.rows if "breakdown" in r]
+    if breakdowns:
+        blocks += [Heading("Step breakdown"),
+                   Table(["design", *(name for _, name, _ in _BREAKDOWN)],
+                         [[r["design"], *(_t(r["breakdown"][key]) for key, _, _ in _BREAKDOWN)]
+                          for r in breakdowns]),
+                   Paragraph("Mean over the job's lanes; the rows add up to the step time.",
+                             note=True)]
+    failed = [r for r in comparison.rows if r["failures"]]
+    for r in failed:
+        blocks.append(Paragraph(f"{r['design']} runs with {', '.join(r['failures'])} failed: "
+                                f"{r['time_vs_first']:.3f}x the first design's {metric}.",
+                                note=True))
+    blocks.append(Heading("Figures"))
+    unit = comparison.rows[0]["perf_unit"] if comparison.rows else ""
+    for name in figures:
+        title, caption = _CAPTIONS[name]
+        blocks.append(Figure(name, title, caption.format(metric=metric, unit=unit)))
+    return blocks
+
+
+def write_comparison(comparison: Comparison, out_dir: str | Path) -> list[str]:
+    """Write compare.json, compare.txt, compare.md, compare.html and the figures into
+    ``out_dir`` (which must exist); return the names written."""
+    out = Path(out_dir)
+    write_json(out / "compare.json", comparison.to_dict())
+    (out / "compare.txt").write_text(text_table(compare_table(comparison)) + "\n",
+                                     encoding="utf-8")
+    figures = plot_comparison(comparison, out)
+    title = f"Design comparison: {comparison.workload}"
+    blocks = _blocks(comparison, figures)
+    (out / "compare.md").write_text(to_markdown(title, blocks), encoding="utf-8")
+    (out / "compare.html").write_text(to_html(title, blocks, out), encoding="utf-8")
+    return ["compare.json", "compare.txt", "compare.md", "compare.html", *figures]

@@ -94,7 +94,7 @@ def build_inference(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBu
     traffic: MoeTraffic | None = None
     if lay.ep > 1:
         traffic = build_moe_traffic(model, spec.expert_load, lay.ep, g, tokens, kernel,
-                                    np.random.default_rng(spec.seed), spec.shared_as_routed,
+                                    spec.seed, spec.shared_as_routed,
                                     spec.expert_parallel.nvlink_local)
     forward = None
     if kernel == "low-latency":

@@ -98,11 +98,19 @@ def _align(flows: deepep.Flows, src: IntArray, dst: IntArray, ep: int) -> FloatA
     return out
 
 
+_POOLS: dict[str, MoeTraffic] = {}  # the last few pools drawn, by what they were drawn from
+_POOLS_KEPT = 4
+
+
 def build_moe_traffic(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_node: int,
-                      tokens: int, kernel: str, rng: np.random.Generator,
-                      shared_as_routed: bool = False, nvlink_local: bool = True,
+                      tokens: int, kernel: str, seed: int, shared_as_routed: bool = False,
+                      nvlink_local: bool = True,
                       load_weights: FloatArray | None = None) -> MoeTraffic:
     """Draw a job's pool of routing samples and their all-to-all flows.
+
+    The pool is a pure function of its arguments, and drawing it is the costly part of
+    building a job (a gate evaluation per token): the last few pools are kept, so comparing
+    designs, or sweeping parameters the pool does not depend on, draws it once.
 
     Parameters
     ----------
@@ -115,7 +123,8 @@ def build_moe_traffic(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_
     tokens : int
         Tokens per source GPU per all-to-all.
     kernel : {"normal", "low-latency"}
-    rng : numpy.random.Generator
+    seed : int
+        Seeds the routing samples.
     shared_as_routed : bool
         The shared expert is one more routed destination (decode EP320).
     nvlink_local : bool
@@ -127,6 +136,21 @@ def build_moe_traffic(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_
     -------
     MoeTraffic
     """
+    key = repr((model, load, ep, gpus_per_node, tokens, kernel, seed, shared_as_routed,
+                nvlink_local, None if load_weights is None else load_weights.tolist()))
+    pool = _POOLS.get(key)
+    if pool is None:
+        pool = _draw(model, load, ep, gpus_per_node, tokens, kernel,
+                     np.random.default_rng(seed), shared_as_routed, nvlink_local, load_weights)
+        if len(_POOLS) >= _POOLS_KEPT:
+            _POOLS.pop(next(iter(_POOLS)))
+        _POOLS[key] = pool
+    return pool
+
+
+def _draw(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_node: int, tokens: int,
+          kernel: str, rng: np.random.Generator, shared_as_routed: bool, nvlink_local: bool,
+          load_weights: FloatArray | None) -> MoeTraffic:
     cfg = GateConfig(model.experts, model.top_k, model.expert_groups, model.groups_per_token,
                      shared_as_routed)
     logical_experts = model.experts + (1 if shared_as_routed else 0)

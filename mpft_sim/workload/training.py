@@ -103,9 +103,8 @@ class _Builder:
         g = fabric.gpus_per_node
         self.traffic: MoeTraffic | None = None
         if lay.ep > 1:
-            rng = np.random.default_rng(spec.seed)
             self.traffic = build_moe_traffic(self.model, spec.expert_load, lay.ep, g, b.tokens,
-                                             "normal", rng)
+                                             "normal", spec.seed)
         self.pp_bytes = b.tokens * self.model.hidden * self.model.activation_bytes
         self.lane_of: dict[tuple[int, int], int] = {}
         for pp in range(self.P):

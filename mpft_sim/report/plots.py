@@ -1,0 +1,659 @@
+"""The figures of a run report. Each function takes plain data (arrays, dicts), draws one
+figure in the house style and saves it as PNG; none reads a file.
+
+Every figure is :data:`~mpft_sim.report.style.REPORT_WIDTH_IN` wide (1,020 px); the height of
+each is given by the ``*_height_in`` functions, so callers (and tests) know the pixel size.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+from matplotlib.collections import PolyCollection
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+from numpy.typing import ArrayLike, NDArray
+
+from mpft_sim.report.style import (
+    REPORT_WIDTH_IN,
+    TIER_COLOURS,
+    TIER_ORDER,
+    bytes_unit,
+    fmt_time,
+    fmt_usd,
+    new_figure,
+    save_figure,
+    time_unit,
+    usd_unit,
+)
+
+__all__ = [
+    "COST_HEIGHT_IN",
+    "FCT_HEIGHT_IN",
+    "PLANE_BALANCE_HEIGHT_IN",
+    "TIMELINE_CLASSES",
+    "UTIL_CDF_HEIGHT_IN",
+    "cost_breakdown",
+    "fct_cdf",
+    "heatmap_height_in",
+    "op_class",
+    "plane_balance",
+    "timeline",
+    "timeline_height_in",
+    "utilisation_cdf",
+    "utilisation_heatmap",
+]
+
+UTIL_CDF_HEIGHT_IN = 4.5
+FCT_HEIGHT_IN = 4.4
+_FCT_LEGEND_IN = 0.35
+PLANE_BALANCE_HEIGHT_IN = 4.5
+COST_HEIGHT_IN = 4.2
+
+_TIER_LABEL = {"endpoint": "endpoint (NIC-leaf)", "leaf-spine": "leaf-spine",
+               "spine-core": "spine-core", "node": "inside servers (NVLink/PCIe)"}
+_FABRIC_TIERS = ("endpoint", "leaf-spine", "spine-core")
+
+
+def _snap(inches: float) -> float:
+    """Round to 1/20 inch so the pixel size at 120 dpi is a whole number."""
+    return round(inches * 20) / 20
+
+
+def _no_data(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=11,
+            color="#555555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+
+
+# ---------------------------------------------------------------- utilisation heatmap
+
+_GROUP = re.compile(r"^(?:p(?P<plane>\d+)|node)/(?P<tier>.+)$")
+
+
+def _group_key(name: str) -> tuple[int, int, str]:
+    """Sort key of a timeline group ``p<plane>/<tier>``: tier outwards from the GPU, then
+    plane; groups with unknown names last, by name."""
+    m = _GROUP.match(name)
+    if not m:
+        return (len(TIER_ORDER) + 1, 0, name)
+    tier = m["tier"] if m["plane"] is not None else "node"
+    rank = TIER_ORDER.index(tier) if tier in TIER_ORDER else len(TIER_ORDER)
+    return (rank, int(m["plane"]) if m["plane"] is not None else -1, name)
+
+
+def _group_label(name: str) -> str:
+    m = _GROUP.match(name)
+    if not m:
+        return name
+    if m["plane"] is None:
+        return "inside servers"
+    return f"{m['tier']} · plane {m['plane']}"
+
+
+def heatmap_height_in(groups: int) -> float:
+    """Height of the utilisation heatmap with ``groups`` rows.
+
+    Parameters
+    ----------
+    groups : int
+        Link groups (plane and tier pairs) shown.
+
+    Returns
+    -------
+    float
+        Inches.
+    """
+    return _snap(min(11.0, max(3.6, 1.6 + 0.24 * groups)))
+
+
+def utilisation_heatmap(edges_s: ArrayLike, groups: Sequence[str], util: ArrayLike,
+                        path: str | Path, failed: Collection[str] = (),
+                        idle: Collection[str] = (),
+                        label: str = "mean utilisation of the group's links") -> None:
+    """Link utilisation over time, one row per (plane, tier) group.
+
+    Parameters
+    ----------
+    edges_s : array_like
+        Time bin edges in seconds (one more than the bins).
+    groups : sequence of str
+        Group names as in timeline.csv: ``p<plane>/<tier>``, ``node/node``.
+    util : array_like
+        Mean utilisation of each group's links per bin, shape ``(bins, groups)``.
+    path : str or Path
+        Where to save the PNG.
+    failed : collection of str, optional
+        Groups whose links all failed: labelled and hatched, so a dead plane is not mistaken
+        for an idle one.
+    idle : collection of str, optional
+        Groups none of whose links carried a byte: labelled, so "unused" reads differently
+        from "lightly used".
+    label : str, optional
+        What ``util`` is the utilisation of, for the colour bar.
+    """
+    edges = np.asarray(edges_s, dtype=np.float64)
+    data = np.asarray(util, dtype=np.float64).reshape(max(len(edges) - 1, 0), len(groups))
+    order = sorted(range(len(groups)), key=lambda i: _group_key(groups[i]))
+    names = [groups[i] for i in order]
+    grid = data[:, order].T  # one row per group
+    fig, ax = new_figure(REPORT_WIDTH_IN, heatmap_height_in(len(names)))
+    if grid.size == 0 or edges[-1] <= edges[0]:
+        _no_data(ax, "no traffic: the run has no time span")
+        ax.set_title("Link utilisation over time")
+        save_figure(fig, path)
+        return
+    factor, unit = time_unit(float(edges[-1]))
+    image = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0.0,
+                      vmax=1.0, extent=(edges[0] * factor, edges[-1] * factor, len(names), 0))
+    labels = [_group_label(n) + (" (failed)" if n in failed else " (no traffic)" if n in idle
+                                 else "") for n in names]
+    ax.set_yticks(np.arange(len(names)) + 0.5, labels, fontsize=8 if len(names) > 24 else 9)
+    for i, name in enumerate(names):
+        if name in failed:
+            ax.axhspan(i, i + 1, facecolor="#d0d0d0", edgecolor="#c03030", hatch="///",
+                       linewidth=0)
+            ax.get_yticklabels()[i].set_color("#c03030")
+    # white rules between tiers: the rows of one tier read as one block
+    keys = [_group_key(n)[0] for n in names]
+    for i in range(1, len(names)):
+        if keys[i] != keys[i - 1]:
+            ax.axhline(i, color="white", linewidth=2.5)
+    ax.grid(False)
+    ax.set_xlabel(f"time [{unit}]")
+    bar = fig.colorbar(image, ax=ax, pad=0.015, fraction=0.04)
+    bar.set_label(f"{label}\n(0 = idle, 1 = at capacity)")
+    means = grid.mean(axis=1)
+    live = [i for i, n in enumerate(names) if n not in failed]
+    if live and means[live].max() > 0:
+        busiest = max(live, key=lambda i: (means[i], -i))
+        ax.set_title(f"Link utilisation over time, per plane and tier\nbusiest group: "
+                     f"{labels[busiest]}, {means[busiest]:.0%} over the run and "
+                     f"{grid[busiest].max():.0%} in its busiest time bin")
+    else:
+        ax.set_title("Link utilisation over time, per plane and tier: no link carried traffic")
+    save_figure(fig, path)
+
+
+# --------------------------------------------------------------------- utilisation CDF
+
+
+def utilisation_cdf(mean_util: ArrayLike, tier: ArrayLike, bytes_: ArrayLike,
+                    path: str | Path) -> None:
+    """CDF of per-link mean utilisation over the run, one curve per tier.
+
+    Links that carried no bytes are left out of the curves (an idle spare cable says nothing
+    about congestion) and counted in the legend.
+
+    Parameters
+    ----------
+    mean_util : array_like
+        Each link's bytes over (capacity x makespan).
+    tier : array_like of str
+        Each link's tier (endpoint, leaf-spine, spine-core, node).
+    bytes_ : array_like
+        Bytes each link carried.
+    path : str or Path
+        Where to save the PNG.
+    """
+    util = np.asarray(mean_util, dtype=np.float64)
+    tiers = np.asarray(tier, dtype=object)
+    carried = np.asarray(bytes_, dtype=np.float64) > 0
+    fig, ax = new_figure(REPORT_WIDTH_IN, UTIL_CDF_HEIGHT_IN)
+    present = [t for t in TIER_ORDER if np.any(tiers == t)]
+    present += sorted({str(t) for t in tiers} - set(present))
+    medians: dict[str, float] = {}
+    for t in present:
+        mine = tiers == t
+        x = np.sort(util[mine & carried])
+        if len(x) == 0:
+            ax.plot([], [], color=TIER_COLOURS.get(t, "#777777"),
+                    label=f"{_TIER_LABEL.get(t, t)}: none of {int(mine.sum()):,} links used")
+            continue
+        y = np.arange(1, len(x) + 1) / len(x)
+        medians[t] = float(np.median(x))
+        ax.plot(np.r_[x[0], x], np.r_[0.0, y], drawstyle="steps-post", linewidth=2,
+                color=TIER_COLOURS.get(t, "#777777"),
+                label=f"{_TIER_LABEL.get(t, t)}: {len(x):,} of {int(mine.sum()):,} links used, "
+                      f"median {medians[t]:.0%}")
+    # zoom on the links' range (in steps of 0.1) so a lightly loaded run is still readable
+    highest = float(util[carried].max()) if carried.any() else 1.0
+    ax.set_xlim(0, min(1.0, max(0.1, np.ceil(highest * 1.05 * 10) / 10)))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("mean utilisation of a link over the run (bytes / (capacity × makespan), 0-1)")
+    ax.set_ylabel("fraction of the tier's used links")
+    if medians:
+        top = max(medians, key=lambda t: medians[t])
+        ax.set_title(f"Per-link mean utilisation by tier: {_TIER_LABEL.get(top, top)} links "
+                     f"are the most loaded (median {medians[top]:.0%})")
+        # the curves climb from bottom left to top right: matplotlib finds the empty corner
+        ax.legend(loc="best", fontsize=9)
+    else:
+        ax.set_title("Per-link mean utilisation by tier: no link carried traffic")
+        if present:
+            ax.legend(loc="best", fontsize=9)
+    save_figure(fig, path)
+
+
+# ------------------------------------------------------------------------------ FCT CDF
+
+
+def fct_cdf(q: ArrayLike, fct_s: ArrayLike, slowdown: ArrayLike, path: str | Path,
+            flows: int | None = None) -> None:
+    """Flow completion time CDF and slowdown-versus-idle-network CDF, side by side.
+
+    Parameters
+    ----------
+    q : array_like
+        Quantile levels from 0 to 1.
+    fct_s : array_like
+        Flow completion time at each quantile, in seconds.
+    slowdown : array_like
+        Completion time over the time on an idle network, at each quantile.
+    path : str or Path
+        Where to save the PNG.
+    flows : int, optional
+        How many flows the quantiles summarise (0: the run had none).
+    """
+    levels = np.asarray(q, dtype=np.float64)
+    fct = np.asarray(fct_s, dtype=np.float64)
+    slow = np.asarray(slowdown, dtype=np.float64)
+    # the legends get a strip under each panel, so they never sit on a curve
+    fig, axes = new_figure(REPORT_WIDTH_IN, FCT_HEIGHT_IN, nrows=2, ncols=2, gridspec_kw={
+        "height_ratios": [FCT_HEIGHT_IN - _FCT_LEGEND_IN, _FCT_LEGEND_IN]})
+    (left, right), strips = axes
+    for strip in strips:
+        strip.axis("off")
+    if flows == 0 or len(fct) == 0 or fct.max() <= 0:
+        for ax in (left, right):
+            _no_data(ax, "no flows in this run")
+        left.set_title("Flow completion time")
+        right.set_title("Slowdown versus an idle network")
+        save_figure(fig, path)
+        return
+
+    def at(values: NDArray[np.float64], level: float) -> float:
+        return float(np.interp(level, levels, values))
+
+    def long_tail(values: NDArray[np.float64]) -> bool:
+        # a tail many times the bulk is unreadable on a linear axis
+        positive = values[values > 0]
+        return bool(len(positive)) and float(positive.max() / positive.min()) > 30
+
+    # a log axis gets the unit of the geometric middle of its range (ticks 0.1 ... 100 ms),
+    # a linear one the unit of its maximum
+    fct_log = long_tail(fct)
+    factor, unit = time_unit(float(np.sqrt(max(at(fct, 0.5), 1e-15) * fct.max())) if fct_log
+                             else float(fct.max()))
+    left.plot(fct * factor, levels, color="#4e79a7", linewidth=2)
+    right.plot(slow, levels, color="#e15759", linewidth=2)
+    for ax, values, scale, fmt in ((left, fct, factor, fmt_time),
+                                   (right, slow, 1.0, lambda v: f"{v:.3g}×")):
+        if long_tail(values):
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        for level, style in ((0.5, "--"), (0.99, ":")):
+            v = at(values, level)
+            ax.axvline(v * scale, color="#333333", linestyle=style, linewidth=1,
+                       label=f"p{level * 100:.0f} = {fmt(v)}")
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel("fraction of flows")
+    right.axvline(1.0, color="#59a14f", linewidth=1.2, label="1× = idle network")
+    left.set_xlabel(f"flow completion time [{unit}]")
+    right.set_xlabel("slowdown: completion time ÷ idle-network time [×]")
+    left.set_title("Flow completion time (CDF)")
+    right.set_title("Slowdown versus an idle network (CDF)")
+    for ax, strip in ((left, strips[0]), (right, strips[1])):
+        handles, names = ax.get_legend_handles_labels()
+        strip.legend(handles, names, loc="center", ncol=len(handles), fontsize=9,
+                     frameon=False, handlelength=1.8, columnspacing=1.2)
+    count = f"{flows:,} flows" if flows is not None else "flows"
+    fig.suptitle(f"{count}: completion time p50 {fmt_time(at(fct, 0.5))}, p99 "
+                 f"{fmt_time(at(fct, 0.99))}; slowdown p50 {at(slow, 0.5):.3g}×, p99 "
+                 f"{at(slow, 0.99):.3g}×", fontsize=11)
+    save_figure(fig, path)
+
+
+# ----------------------------------------------------------------------------- timeline
+
+TIMELINE_CLASSES: dict[str, str] = {
+    "forward": "#4e79a7",
+    "backward (input)": "#59a14f",
+    "backward (weights)": "#8cd17d",
+    "overlapped F&B chunk": "#b07aa1",
+    "EP dispatch": "#f28e2b",
+    "EP combine": "#e15759",
+    "NCCL all-to-all": "#ff9da7",
+    "pipeline send": "#edc948",
+    "DP grad/param sync": "#9c755f",
+    "optimizer": "#79706e",
+    "KV-cache transfer": "#76b7b2",
+    "other": "#bab0ac",
+}
+"""Colour of each class of task in the step timeline, in legend order."""
+
+_COMM_KINDS = {"dispatch": "EP dispatch", "dispatch_bwd": "EP dispatch",
+               "combine": "EP combine", "combine_bwd": "EP combine",
+               "nccl_alltoall": "NCCL all-to-all", "pp_act": "pipeline send",
+               "pp_grad": "pipeline send", "grad_rs": "DP grad/param sync",
+               "param_ag": "DP grad/param sync", "kv_cache": "KV-cache transfer"}
+_COMPUTE_CATEGORIES = {"forward": "forward", "backward": "backward (input)",
+                       "backward_input": "backward (input)",
+                       "backward_weight": "backward (weights)",
+                       "overlapped": "overlapped F&B chunk", "optimizer": "optimizer",
+                       "kv": "KV-cache transfer"}
+
+
+def op_class(stream: str, kind: str, category: str) -> str:
+    """The timeline class (colour) of a task: compute by phase, communication by kind.
+
+    Parameters
+    ----------
+    stream : str
+        compute, comm or pp.
+    kind : str
+        The task kind (attn_f, dispatch, grad_rs, ...).
+    category : str
+        The schedule category (forward, backward, overlapped, optimizer, ...).
+
+    Returns
+    -------
+    str
+        A key of :data:`TIMELINE_CLASSES`.
+    """
+    if stream != "compute":
+        return _COMM_KINDS.get(kind, "pipeline send" if stream == "pp" else "other")
+    if kind in ("mlp_w", "attn_w", "w") and category in ("backward", "backward_weight"):
+        return "backward (weights)"
+    return _COMPUTE_CATEGORIES.get(category, "other")
+
+
+def timeline_height_in(lanes: int) -> float:
+    """Height of the step timeline with ``lanes`` lanes (legend included).
+
+    Parameters
+    ----------
+    lanes : int
+        Lanes shown.
+
+    Returns
+    -------
+    float
+        Inches.
+    """
+    return _snap(max(3.6, 2.1 + 0.3 * lanes))
+
+
+_LEGEND_IN = 0.75  # the legend strip under the timeline: up to three rows of four entries
+
+
+def _busy_fraction(lanes: NDArray[np.int64], start: NDArray[np.float64],
+                   end: NDArray[np.float64], span: float) -> float:
+    """Mean, over the lanes that have intervals, of the share of ``span`` they cover (a lane
+    that only sends, such as a KV-cache source, does not dilute the figure)."""
+    total = 0.0
+    present = np.unique(lanes)
+    for k in present:
+        m = lanes == k
+        order = np.argsort(start[m], kind="stable")
+        s, e = start[m][order], np.maximum.accumulate(end[m][order])
+        # a new busy period starts where a task starts after everything before it ended
+        new = np.r_[True, s[1:] > e[:-1]]
+        first = np.flatnonzero(new)
+        last = np.r_[first[1:] - 1, len(s) - 1]
+        total += float((e[last] - s[first]).sum())
+    return total / (len(present) * span) if len(present) and span > 0 else 0.0
+
+
+def timeline(labels: Sequence[str], lane: ArrayLike, stream: ArrayLike, classes: ArrayLike,
+             start_s: ArrayLike, end_s: ArrayLike, path: str | Path, note: str = "") -> None:
+    """Per-lane Gantt chart of a step: a compute bar and a communication bar per lane.
+
+    Drawn with one PolyCollection per class, so 150,000 tasks take about a second.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        One label per lane, top to bottom.
+    lane : array_like of int
+        Each task's lane (index into ``labels``).
+    stream : array_like of int
+        Each task's row in its lane: 0 compute, 1 communication, 2 pipeline sends (a thin
+        third bar, drawn only when some task has it).
+    classes : array_like of str
+        Each task's class, a key of :data:`TIMELINE_CLASSES`.
+    start_s, end_s : array_like
+        When each task ran, in seconds.
+    path : str or Path
+        Where to save the PNG.
+    note : str, optional
+        A last title line (say, which lanes were left out).
+    """
+    lanes = np.asarray(lane, dtype=np.int64)
+    rows = np.asarray(stream, dtype=np.int64)
+    cls = np.asarray(classes, dtype=object)
+    start = np.asarray(start_s, dtype=np.float64)
+    end = np.asarray(end_s, dtype=np.float64)
+    height = timeline_height_in(len(labels))
+    # the legend gets its own strip under the chart, so it never hides a bar
+    fig, (ax, strip) = new_figure(REPORT_WIDTH_IN, height, nrows=2, gridspec_kw={
+        "height_ratios": [height - _LEGEND_IN, _LEGEND_IN]})
+    strip.axis("off")
+    if len(start) == 0:
+        _no_data(ax, "no timed tasks")
+        ax.set_title("Step timeline per lane")
+        save_figure(fig, path)
+        return
+    t0 = float(start.min())
+    span = max(float(end.max()) - t0, 1e-12)
+    factor, unit = time_unit(span)
+    has_pp = bool(np.any(rows == 2))
+    # (top, bottom) of each row inside a lane's band of height 1 centred on the lane index
+    bands = ([(-0.42, -0.02), (0.02, 0.28), (0.31, 0.42)] if has_pp
+             else [(-0.40, -0.02), (0.02, 0.40)])
+    row = np.minimum(rows, len(bands) - 1)
+    top = np.array([b[0] for b in bands])[row] + lanes
+    bottom = np.array([b[1] for b in bands])[row] + lanes
+    x0 = (start - t0) * factor
+    # a task shorter than a pixel still gets about 1.5 pixels (1/500 of the span): a 50 µs
+    # all-to-all in a 500 ms step must not vanish
+    x1 = np.maximum((end - t0) * factor, x0 + span * factor / 500)
+    present = [c for c in TIMELINE_CLASSES if np.any(cls == c)]
+    for name in present:
+        m = cls == name
+        verts = np.stack([np.column_stack([x0[m], top[m]]), np.column_stack([x1[m], top[m]]),
+                          np.column_stack([x1[m], bottom[m]]),
+                          np.column_stack([x0[m], bottom[m]])], axis=1)
+        # matplotlib's stubs want a sequence of polygons; an (n, 4, 2) array is one
+        ax.add_collection(PolyCollection(cast(Any, verts), facecolors=TIMELINE_CLASSES[name],
+                                         edgecolors="none", linewidths=0))
+    ax.set_xlim(0, span * factor)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.set_yticks(np.arange(len(labels)), labels, fontsize=8 if len(labels) > 16 else 9)
+    ax.grid(True, axis="x")
+    ax.grid(False, axis="y")
+    ax.set_xlabel(f"time since the step started [{unit}]")
+    ax.set_ylabel("lane (GPUs in lockstep)")
+    # centred on the figure (not on the axes, which the lane labels push right) so that four
+    # columns fit in the width
+    fig.legend(handles=[Patch(facecolor=TIMELINE_CLASSES[c], label=c) for c in present],
+               loc="center", bbox_to_anchor=(0.5, _LEGEND_IN / 2 / height),
+               ncol=min(len(present), 4), fontsize=9, frameon=False)
+    busy = _busy_fraction(lanes[rows == 0], start[rows == 0], end[rows == 0], span)
+    bars = ("bars per lane: compute (top), communication (middle), pipeline sends (thin)"
+            if has_pp else "bars per lane: compute (top), communication (bottom)")
+    lanes_text = f"{len(labels)} lane{'s' if len(labels) != 1 else ''}"
+    lines = [f"Step timeline of {lanes_text} over {fmt_time(span)}: the GPUs compute "
+             f"{busy:.0%} of the time (mean over computing lanes)", bars]
+    if note:
+        lines.append(note)
+    # over the figure, not the axes: the lane labels take a quarter of the width
+    fig.suptitle("\n".join(lines), fontsize=10.5)
+    save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- plane balance
+
+
+def plane_balance(plane: ArrayLike, tier: ArrayLike, bytes_: ArrayLike, alive: ArrayLike,
+                  path: str | Path) -> None:
+    """Bytes each plane carried, per fabric tier, so an imbalance or a dead plane stands out.
+
+    Parameters
+    ----------
+    plane : array_like of int
+        Each link's plane (-1 inside servers: left out).
+    tier : array_like of str
+        Each link's tier; endpoint, leaf-spine and spine-core are shown.
+    bytes_ : array_like
+        Bytes each link carried.
+    alive : array_like of bool
+        Whether each link survived the run's failures.
+    path : str or Path
+        Where to save the PNG.
+    """
+    planes_of = np.asarray(plane, dtype=np.int64)
+    tiers = np.asarray(tier, dtype=object)
+    carried = np.asarray(bytes_, dtype=np.float64)
+    up = np.asarray(alive, dtype=bool)
+    fabric = (planes_of >= 0) & np.isin(tiers, _FABRIC_TIERS)
+    planes = sorted({int(p) for p in planes_of[fabric]})
+    shown = [t for t in _FABRIC_TIERS if np.any(fabric & (tiers == t))]
+    fig, ax = new_figure(REPORT_WIDTH_IN, PLANE_BALANCE_HEIGHT_IN)
+    if not planes or not shown:
+        _no_data(ax, "no switched links")
+        ax.set_title("Bytes carried per plane")
+        save_figure(fig, path)
+        return
+    total = np.array([[carried[fabric & (tiers == t) & (planes_of == p)].sum() for p in planes]
+                      for t in shown])
+    dead = [p for p in planes if not up[fabric & (planes_of == p)].any()]
+    down = {p: int((~up[fabric & (planes_of == p)]).sum()) for p in planes}
+    live = [i for i, p in enumerate(planes) if p not in dead]
+    factor, unit = bytes_unit(float(total.max()))
+    width = 0.8 / len(shown)
+    x = np.arange(len(planes))
+    worst = (0.0, "", -1)
+    for k, t in enumerate(shown):
+        offset = (k - (len(shown) - 1) / 2) * width
+        ax.bar(x + offset, total[k] * factor, width=width * 0.95, color=TIER_COLOURS[t],
+               label=_TIER_LABEL[t])
+        mean = float(total[k, live].mean()) if live else 0.0
+        if mean > 0 and len(planes) > 1:
+            ax.hlines(mean * factor, -0.5, len(planes) - 0.5, colors=TIER_COLOURS[t],
+                      linestyles="--", linewidth=1)
+            for i in live:
+                dev = float(total[k, i] / mean - 1)
+                if abs(dev) > abs(worst[0]) or worst[2] < 0:
+                    worst = (dev, t, planes[i])
+    ticks = [f"{p}\nfailed" if p in dead else (f"{p}\n{down[p]} links down" if down[p] else
+                                                  str(p)) for p in planes]
+    ax.set_xticks(x, ticks)
+    for i, p in enumerate(planes):
+        if down[p]:
+            ax.get_xticklabels()[i].set_color("#c03030")
+        if p in dead:
+            ax.axvspan(i - 0.45, i + 0.45, facecolor="#eeeeee", edgecolor="#c03030",
+                       hatch="///", linewidth=0, zorder=0)
+    ax.set_xlim(-0.5, len(planes) - 0.5)
+    top = float(total.max() * factor) if total.max() > 0 else 1.0
+    ax.set_ylim(0, top * 1.22)  # headroom for the legend above the bars
+    ax.grid(False, axis="x")
+    ax.set_xlabel("plane")
+    ax.set_ylabel(f"bytes carried, both directions [{unit}]")
+    handles, names = ax.get_legend_handles_labels()
+    if len(planes) > 1:
+        handles.append(Line2D([], [], color="#555555", linestyle="--", linewidth=1))
+        names.append("mean of the live planes")
+    ax.legend(handles, names, loc="upper center", ncol=len(handles), fontsize=9,
+              framealpha=1.0, edgecolor="white")
+    if len(planes) == 1:
+        title = "Bytes carried per tier (a single-plane fabric: no planes to balance)"
+    else:
+        parts = []
+        if dead:
+            parts.append(f"plane{'s' if len(dead) > 1 else ''} "
+                         f"{', '.join(map(str, dead))} failed")
+        if worst[2] < 0:
+            parts.append("no traffic crossed the fabric")
+        elif abs(worst[0]) < 0.001:
+            parts.append("live planes within ±0.1% of their tier mean (balanced)")
+        else:
+            parts.append(f"largest deviation of a live plane from its tier's mean "
+                         f"{worst[0]:+.1%} (plane {worst[2]}, {worst[1]})")
+        title = "Bytes carried per plane\n" + "; ".join(parts)
+    fig.suptitle(title, fontsize=11)
+    save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- cost
+
+
+def _cost_colour(item: str) -> str:
+    if item.startswith("switch"):
+        return "#4e79a7"
+    if item.startswith("cable"):
+        return "#f28e2b"
+    return "#59a14f"
+
+
+def _plain(text: str) -> str:
+    """Text with ``$`` escaped, so matplotlib does not read dollar amounts as mathtext."""
+    return text.replace("$", r"\$")
+
+
+def cost_breakdown(items: Sequence[Mapping[str, Any]], endpoints: int, path: str | Path,
+                   name: str = "") -> None:
+    """Network cost by component (switches by tier, cables by tier, NICs).
+
+    Parameters
+    ----------
+    items : sequence of mapping
+        Bill-of-materials lines with ``item``, ``count``, ``unit_usd`` and ``total_usd``.
+    endpoints : int
+        GPUs the network connects (for the cost per GPU in the title).
+    path : str or Path
+        Where to save the PNG.
+    name : str, optional
+        The design's name, for the title.
+    """
+    fig, ax = new_figure(REPORT_WIDTH_IN, COST_HEIGHT_IN)
+    totals = np.array([float(i["total_usd"]) for i in items])
+    cost = float(totals.sum()) if len(totals) else 0.0
+    design = f" of {name}" if name else ""
+    if not len(items):
+        _no_data(ax, "no bill of materials")
+        ax.set_title(f"Network cost{design}")
+        save_figure(fig, path)
+        return
+    peak_usd = float(totals.max()) if totals.max() > 0 else 1.0
+    factor, unit = usd_unit(peak_usd)
+    y = np.arange(len(items))
+    ax.barh(y, totals * factor, color=[_cost_colour(str(i["item"])) for i in items])
+    for k, item in enumerate(items):
+        share = f", {totals[k] / cost:.0%} of the total" if cost > 0 else ""
+        text = (f"{fmt_usd(totals[k])}  ({int(item['count']):,} × "
+                f"{fmt_usd(float(item['unit_usd']))}{share})")
+        ax.text(totals[k] * factor + peak_usd * factor * 0.01, k, _plain(text), va="center",
+                fontsize=9)
+    ax.set_yticks(y, [str(i["item"]) for i in items])
+    ax.invert_yaxis()
+    ax.set_xlim(0, peak_usd * factor * 1.5)
+    ax.grid(False, axis="y")
+    ax.set_xlabel(_plain(f"cost [{unit}]"))
+    per = f" ({fmt_usd(cost / endpoints)} per GPU)" if endpoints > 0 else ""
+    ax.set_title(_plain(f"Network cost{design}: {fmt_usd(cost)} for {endpoints:,} GPUs{per}, "
+                        "by component"))
+    kinds = {_cost_colour(str(i["item"])) for i in items}
+    ax.legend(handles=[Patch(facecolor=c, label=v) for c, v in
+                       ((_cost_colour("switch"), "switches"), (_cost_colour("cable"), "cables"),
+                        (_cost_colour("NIC"), "NICs")) if c in kinds],
+              loc="lower right", fontsize=9)
+    save_figure(fig, path)
