@@ -11,7 +11,8 @@ forward over NVLink to a GPU whose NIC suits the transfer better:
   ``destination`` (DeepEP: plane i to GPU i of the receiving server, then NVLink to GPU j);
 - multi-plane NICs (one port in every plane): an even split over all the planes, no forwarding;
 - failures: a GPU whose NIC (or plane) is gone forwards over NVLink to the nearest GPU of its
-  server with a working NIC in a usable plane, at either end; if no plane can carry the
+  server with a working NIC in a usable plane, at either end (when neither end's plane works,
+  the nearest healthy plane after the source's, at both ends); if no plane can carry the
   transfer, :class:`~mpft_sim.errors.RoutingError` names it.
 
 Inside a plane, :mod:`mpft_sim.paths` picks the equal-cost path by policy.
@@ -266,7 +267,9 @@ class Router:
             chosen_s[ok], chosen_d[ok], chosen_p[ok] = gs[ok], gd[ok], gp[ok]
             todo &= ~ok
         if todo.any():
-            # last resort: any plane, forwarding at both ends
+            # last resort: the nearest healthy plane, forwarding at both ends. A rank whose NIC
+            # is gone is rebound to one other NIC (as NCCL or DeepEP would), not sprayed over
+            # all: its traffic then loads that NIC only, and leaves the other rails alone
             t = np.flatnonzero(todo)
             ps = self.proxy[sa[t][:, None], np.arange(planes)[None, :], si[t][:, None]]
             pd = self.proxy[sb[t][:, None], np.arange(planes)[None, :], dj[t][:, None]]
@@ -279,9 +282,10 @@ class Router:
             if not ok.any(axis=1).all():
                 self._fail(inter[t[np.argmax(~ok.any(axis=1))]], src, dst, names,
                            "no working NIC and plane joins the two servers")
-            from mpft_sim.paths import pick
-
-            p_star = pick(ok, hash_keys(h[inter[t]], 11))
+            # planes in cyclic order after the source's own: the first that works
+            order = (plane_s[t][:, None] + 1 + np.arange(planes)[None, :]) % planes
+            first = np.argmax(np.take_along_axis(ok, order, axis=1), axis=1)
+            p_star = order[np.arange(len(t)), first]
             chosen_s[t] = ps[np.arange(len(t)), p_star]
             chosen_d[t] = pd[np.arange(len(t)), p_star]
             chosen_p[t] = p_star
