@@ -75,15 +75,18 @@ def plot_time(comparison: Comparison, path: Path) -> None:
     rows = comparison.rows
     labels = _labels(comparison)
     factor, unit = _scale([r["time_s"] for r in rows])
-    fig, ax = new_figure(9, 1.2 + 0.8 * len(rows))
+    stacked = all("breakdown" in r for r in rows)
+    fig, ax = new_figure(9, 1.2 + 0.8 * len(rows) + (0.5 if stacked else 0.0))
     y = np.arange(len(rows))[::-1]
-    if all("breakdown" in r for r in rows):
+    if stacked:
         left = np.zeros(len(rows))
         for key, name, colour in _BREAKDOWN:
             width = np.array([r["breakdown"][key] for r in rows]) * factor
             ax.barh(y, width, left=left, color=colour, label=name, height=0.6)
             left += width
-        ax.legend(loc="lower right", fontsize=8, ncols=3)
+        # below the axis, where it cannot cover a bar or its label
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.12 / len(rows)),
+                  fontsize=8, ncols=3, frameon=False)
     else:
         ax.barh(y, [r["time_s"] * factor for r in rows], color="#4c78a8", height=0.6)
     for yi, r in zip(y, rows, strict=True):
