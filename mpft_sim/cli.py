@@ -17,25 +17,9 @@ import click
 from mpft_sim.engine import MODELS
 from mpft_sim.errors import MpftError
 from mpft_sim.spec.topology import CROSS_PLANE_POLICIES, ROUTING_POLICIES
-from mpft_sim.units import format_bandwidth, format_time
+from mpft_sim.units import format_time, format_value
 
 __all__ = ["cli", "main"]
-
-
-def _human(value: Any, key: str = "") -> str:
-    if key.endswith("_Bps") and isinstance(value, int | float):
-        return format_bandwidth(value)
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.6g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_human(v, k)}" for k, v in value.items()) or "-"
-    if isinstance(value, list):
-        return ", ".join(_human(v) for v in value) or "-"
-    return str(value)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,7 +54,7 @@ def describe(topology: str, as_json: bool) -> None:
         return
     width = max(len(k) for k in info)
     for key, value in info.items():
-        click.echo(f"{key.ljust(width)}  {_human(value, key)}")
+        click.echo(f"{key.ljust(width)}  {format_value(value, key)}")
 
 
 @cli.command()

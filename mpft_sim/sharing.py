@@ -88,19 +88,7 @@ def max_min_rates(incidence: Incidence | Any, capacity: FloatArray) -> FloatArra
 
 
 def max_min_rates_numpy(incidence: Incidence | Any, capacity: FloatArray) -> FloatArray:
-    """Max-min fair rates of flows sharing links, by progressive filling.
-
-    Parameters
-    ----------
-    incidence : Incidence or scipy sparse matrix (links x flows)
-        Which flows cross which links, with the fraction of each flow's rate on each.
-    capacity : ndarray of float, shape (n_links,)
-        Capacity of each link (bytes per second); must be non-negative.
-
-    Returns
-    -------
-    ndarray of float, shape (n_flows,)
-        Each flow's rate. A flow that crosses no link gets ``inf``.
+    """:func:`max_min_rates` in pure numpy: the same rates, without the compiled kernel.
 
     Notes
     -----

@@ -6,14 +6,16 @@ time, into SI floats: bytes per second, seconds, bytes. Nothing after loading ha
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 __all__ = [
     "UnitKind",
     "format_bandwidth",
     "format_bytes",
     "format_time",
+    "format_value",
     "parse_quantity",
 ]
 
@@ -113,3 +115,21 @@ def format_time(seconds: float, digits: int = 4) -> str:
 def format_bytes(size: float, digits: int = 4) -> str:
     """Format bytes as ``"58.72MB"``."""
     return _format(size, [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B")], digits)
+
+
+def format_value(value: Any, key: str = "") -> str:
+    """Any plain value for people: thousands separators, ``_Bps`` keys as bandwidths, lists
+    and mappings inline (``a=1, b=2``), ``-`` for an empty one."""
+    if key.endswith("_Bps") and isinstance(value, int | float) and not isinstance(value, bool):
+        return format_bandwidth(value)
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={format_value(v, str(k))}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(format_value(v) for v in value) or "-"
+    return str(value)

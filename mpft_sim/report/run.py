@@ -3,7 +3,6 @@ written next to the files ``mpft-sim simulate`` left in the run directory."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from mpft_sim.report.document import (
 from mpft_sim.report.files import staged_dir
 from mpft_sim.report.rundir import OpRows, RunData, load_run
 from mpft_sim.report.style import TIER_ORDER, fmt_bandwidth, fmt_bytes, fmt_time, fmt_usd
+from mpft_sim.units import format_value
 
 __all__ = ["MAX_LANES", "Gantt", "gantt", "report_blocks", "write_report"]
 
@@ -357,20 +357,6 @@ def _alltoall_table(step: Mapping[str, Any]) -> list[Block]:
                       "Backward all-to-alls are counted with the kernel they run.", note=True)]
 
 
-def _human(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list | tuple):
-        return ", ".join(_human(v) for v in value) if value else "none"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_human(v)}" for k, v in value.items()) or "-"
-    return str(value)
-
-
 _INPUT_LABELS = {"workload": "workload", "workload_kind": "workload kind",
                  "topology": "topology", "model": "engine model", "seed": "seed",
                  "tolerance": "fluid time quantum (relative)", "routing": "routing",
@@ -379,7 +365,7 @@ _INPUT_LABELS = {"workload": "workload", "workload_kind": "workload kind",
 
 
 def _inputs(s: Mapping[str, Any]) -> list[Block]:
-    rows = [[_INPUT_LABELS.get(k, k.replace("_", " ")), _human(v)]
+    rows = [[_INPUT_LABELS.get(k, k.replace("_", " ")), format_value(v)]
             for k, v in s["inputs"].items()]
     c = s["cost"]
     rows.append(["fabric", f"{c['kind']}: {int(c['endpoints']):,} GPUs, "
@@ -387,7 +373,7 @@ def _inputs(s: Mapping[str, Any]) -> list[Block]:
                            f"cables, {int(c['nics']):,} NICs"])
     info = s.get("info")
     if isinstance(info, dict):
-        rows += [[f"job: {k.replace('_', ' ')}", _human(v)] for k, v in info.items()
+        rows += [[f"job: {k.replace('_', ' ')}", format_value(v)] for k, v in info.items()
                  if isinstance(v, str | int | float | bool)]
     return [Heading("Inputs"), Table(["input", "value"], rows)]
 
@@ -446,7 +432,7 @@ def _jobs(s: Mapping[str, Any]) -> list[Block]:
         blocks.append(Table(["metric", "value", "note"], _step_rows(j)))
         info = j.get("info")
         if isinstance(info, dict):
-            scalars = [[k.replace("_", " "), _human(v)] for k, v in info.items()
+            scalars = [[k.replace("_", " "), format_value(v)] for k, v in info.items()
                        if isinstance(v, str | int | float | bool)]
             if scalars:
                 blocks.append(Table(["setting", "value"], scalars))

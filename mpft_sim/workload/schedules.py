@@ -232,29 +232,26 @@ class _Recorder:
 
     # -- posting: these mirror when the reference appends to its pending list ------------------
 
+    def _post(self, op: str, kind: Literal["a", "g"], module: int, upstream: bool,
+              counter: list[int]) -> None:
+        """Append a send or receive to the pending list, numbered per module in FIFO order,
+        unless this rank is the direction's end (no upstream or downstream peer)."""
+        peer = self.links(module)[0 if upstream else 1]
+        if peer is not None:
+            self.pending.append((op, Message(peer, kind, module, counter[module])))
+            counter[module] += 1
+
     def recv_forward(self, module: int) -> None:
-        src = self.links(module)[0]
-        if src is not None:
-            self.pending.append(("r", Message(src, "a", module, self.recv_f_next[module])))
-            self.recv_f_next[module] += 1
+        self._post("r", "a", module, True, self.recv_f_next)
 
     def send_forward(self, module: int) -> None:
-        dst = self.links(module)[1]
-        if dst is not None:
-            self.pending.append(("s", Message(dst, "a", module, self.send_f_next[module])))
-            self.send_f_next[module] += 1
+        self._post("s", "a", module, False, self.send_f_next)
 
     def recv_backward(self, module: int) -> None:
-        dst = self.links(module)[1]
-        if dst is not None:
-            self.pending.append(("r", Message(dst, "g", module, self.recv_b_next[module])))
-            self.recv_b_next[module] += 1
+        self._post("r", "g", module, False, self.recv_b_next)
 
     def send_backward(self, module: int) -> None:
-        src = self.links(module)[0]
-        if src is not None:
-            self.pending.append(("s", Message(src, "g", module, self.send_b_next[module])))
-            self.send_b_next[module] += 1
+        self._post("s", "g", module, True, self.send_b_next)
 
     # -- compute: each item first posts (and in the reference, waits for) the pending list ----
 
