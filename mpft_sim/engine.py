@@ -9,8 +9,9 @@ from typing import Any, Literal, get_args
 import numpy as np
 import simpy
 
+from mpft_sim.analytic import AnalyticNetwork
 from mpft_sim.errors import SimulationError
-from mpft_sim.network import AnalyticNetwork, FluidNetwork, Network, _schedule
+from mpft_sim.network import FluidNetwork, Network, _schedule
 from mpft_sim.results import Result
 from mpft_sim.routing import Router
 from mpft_sim.sharing import Solver, max_min_rates

@@ -1,4 +1,4 @@
-"""The network as a SimPy resource: fluid max-min sharing, and an analytic model beside it.
+"""The network as a SimPy resource: fluid max-min sharing of the fabric's links.
 
 Fluid model semantics (:class:`FluidNetwork`)
 ---------------------------------------------
@@ -31,21 +31,13 @@ How it stays fast
   is within ``tolerance`` of its elapsed time: nearly simultaneous completions are handled in
   one re-solve, at a relative error of at most ``tolerance`` on those flows' completion times.
 
-Analytic model (:class:`AnalyticNetwork`)
------------------------------------------
-No contention dynamics: the flows of one batch (one phase: a collective, or the flows a replay
-releases at one instant) each take ``max over their links of (the batch's bytes on the link /
-capacity)`` plus their latency. Batches do not see each other. It agrees with the fluid model
-when every flow of a phase is limited by equally loaded links it shares with flows that finish
-together (a uniform permutation or all-to-all on a non-blocking fabric); it cannot show a
-flow speeding up as others finish, nor two phases slowing each other down.
+The analytic model beside it is in :mod:`mpft_sim.analytic`.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,11 +55,12 @@ from mpft_sim._kernels import (
     select_slots,
     settle,
 )
+from mpft_sim.records import FlowTable, LinkTable, Timeline
 from mpft_sim.routing import Router, Routes
 from mpft_sim.sharing import Incidence, Solver, max_min_rates
 from mpft_sim.topology.fabric import Fabric
 
-__all__ = ["AnalyticNetwork", "FlowTable", "FluidNetwork", "LinkTable", "Network", "Timeline"]
+__all__ = ["FluidNetwork", "Network"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -121,120 +114,6 @@ class _Grow:
     def view(self, name: str) -> np.ndarray:
         """The used part of a column."""
         return self.cols[name][:self.n]
-
-
-@dataclass
-class FlowTable:
-    """Every flow a network carried, by flow id.
-
-    ``release_s`` is when it was released (``start_s`` in flows.csv), ``served_s`` when its
-    last byte left, ``end_s = served_s + latency_s`` when it completed. ``tag`` indexes ``tags``.
-    The paths: flow ``f`` has paths ``path_ptr[f]:path_ptr[f + 1]``, each with a share and the
-    link ids ``path_links[path_link_ptr[p]:path_link_ptr[p + 1]]``.
-    """
-
-    src: IntArray
-    dst: IntArray
-    size_bytes: FloatArray
-    release_s: FloatArray
-    served_s: FloatArray
-    end_s: FloatArray
-    latency_s: FloatArray
-    tag: IntArray
-    tags: list[str]
-    alone_Bps: NDArray[np.float32]
-    """Each flow's rate on an otherwise idle network."""
-    path_ptr: IntArray
-    path_share: FloatArray
-    path_link_ptr: IntArray
-    path_links: IntArray
-
-    def __len__(self) -> int:
-        return len(self.src)
-
-    def paths_text(self, f: int) -> str:
-        """Flow ``f``'s links as flows.csv writes them: ``id id ...`` or ``share:ids|...``."""
-        first, last = self.path_ptr[f], self.path_ptr[f + 1]
-        parts = []
-        for p in range(first, last):
-            ids = " ".join(map(str, self.path_links[self.path_link_ptr[p]:
-                                                    self.path_link_ptr[p + 1]]))
-            parts.append(ids if last - first == 1 else f"{self.path_share[p]:.6g}:{ids}")
-        return "|".join(parts)
-
-    def take(self, rows: IntArray) -> FlowTable:
-        """A table of the given rows, in that order (paths follow their flows)."""
-        counts = np.diff(self.path_ptr)[rows]
-        first = self.path_ptr[rows]
-        path_idx = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(
-            counts.sum())
-        link_counts = np.diff(self.path_link_ptr)[path_idx]
-        link_first = self.path_link_ptr[path_idx]
-        link_idx = np.repeat(link_first - np.cumsum(link_counts) + link_counts,
-                             link_counts) + np.arange(link_counts.sum())
-        path_ptr = np.concatenate([[0], np.cumsum(counts)])
-        link_ptr = np.concatenate([[0], np.cumsum(link_counts)])
-        return FlowTable(
-            src=self.src[rows], dst=self.dst[rows], size_bytes=self.size_bytes[rows],
-            release_s=self.release_s[rows], served_s=self.served_s[rows],
-            end_s=self.end_s[rows], latency_s=self.latency_s[rows], tag=self.tag[rows],
-            tags=self.tags, alone_Bps=self.alone_Bps[rows], path_ptr=path_ptr.astype(np.int64),
-            path_share=self.path_share[path_idx], path_link_ptr=link_ptr.astype(np.int64),
-            path_links=self.path_links[link_idx])
-
-    def link_bytes(self, n_links: int) -> FloatArray:
-        """Bytes each link carried: every flow's size times its share on the link."""
-        per_path = np.diff(self.path_link_ptr)
-        path_flow = np.repeat(np.arange(len(self)), np.diff(self.path_ptr))
-        weight = np.repeat(self.size_bytes[path_flow] * self.path_share, per_path)
-        return np.bincount(self.path_links, weight, minlength=n_links).astype(np.float64)
-
-
-@dataclass
-class LinkTable:
-    """Per directed link: time with traffic, time full, peak utilisation."""
-
-    busy_s: FloatArray
-    saturated_s: FloatArray
-    peak_util: FloatArray
-
-
-@dataclass
-class Timeline:
-    """Load over time of each group of links (a plane and tier), piecewise constant.
-
-    ``load_Bps[i]`` holds from ``time_s[i]`` to ``time_s[i + 1]``; ``capacity_Bps`` is each
-    group's total capacity; ``groups[g]`` names group ``g`` as ``(plane, tier)``.
-    """
-
-    time_s: FloatArray
-    load_Bps: NDArray[np.float32]
-    capacity_Bps: FloatArray
-    groups: list[tuple[int, int]]
-
-    def binned(self, until: float, bins: int = 400) -> tuple[FloatArray, FloatArray]:
-        """Mean utilisation of each group in ``bins`` equal time bins over [0, until].
-
-        Returns
-        -------
-        (edges, util)
-            Bin edges (bins + 1) and utilisation, shape (bins, groups): the load integrated
-            exactly over each bin, over the bin's length and the group's capacity.
-        """
-        edges = np.linspace(0.0, max(until, 1e-300), bins + 1)
-        if len(self.time_s) == 0:
-            return edges, np.zeros((bins, len(self.groups)))
-        t = np.append(self.time_s, max(until, self.time_s[-1]))
-        load = self.load_Bps.astype(np.float64)
-        # the integral of load up to each event, then at each bin edge by interpolation
-        area = np.vstack([np.zeros(load.shape[1]),
-                          np.cumsum(load * np.diff(t)[:, None], axis=0)])
-        at = np.empty((len(edges), load.shape[1]))
-        idx = np.clip(np.searchsorted(t, edges, side="right") - 1, 0, len(t) - 2)
-        at[:] = area[idx] + load[idx] * (edges - t[idx])[:, None]
-        at[edges < t[0]] = 0.0
-        util = np.diff(at, axis=0) / (np.diff(edges)[:, None] * self.capacity_Bps[None, :])
-        return edges, np.clip(util, 0.0, None)
 
 
 class Network:
@@ -710,61 +589,3 @@ class FluidNetwork(Network):
         return Timeline(np.array(self._times), loads, self.group_cap, self.link_groups)
 
 
-class AnalyticNetwork(Network):
-    """Each batch of flows takes its busiest link's bytes over capacity, plus latency.
-
-    No contention dynamics and no interaction between batches (see the module docstring).
-    """
-
-    def __init__(self, env: simpy.Environment, fabric: Fabric, router: Router | None,
-                 keep_paths: bool = True) -> None:
-        super().__init__(env, fabric, router, keep_paths)
-        n_links = fabric.n_links
-        self.busy = np.zeros(n_links)
-        self.peak = np.zeros(n_links)
-        self.group_of_link, self.link_groups, self.group_cap = _link_groups(fabric)
-        # timeline pieces: (start, end, group, load) per batch and group of links touched
-        self._pieces: list[tuple[FloatArray, FloatArray, IntArray, FloatArray]] = []
-
-    def _start(self, ids: IntArray, routes: Routes, size: FloatArray) -> None:
-        flow_i, link, frac = routes.incidence()
-        bytes_on = np.bincount(link, size[flow_i] * frac, minlength=self.fabric.n_links)
-        touched = np.flatnonzero(bytes_on)
-        busy_for = bytes_on[touched] / self.fabric.capacity_Bps[touched]
-        self.busy[touched] += busy_for
-        self.peak[touched] = 1.0
-        per_entry = bytes_on[link] / self.fabric.capacity_Bps[link]
-        duration = np.zeros(len(ids))
-        np.maximum.at(duration, flow_i, per_entry)
-        duration[size <= 0] = 0.0
-        now = self.env.now
-        # a group of links is busy for its longest link's time, at its bytes over that time
-        group = self.group_of_link[touched]
-        span = np.zeros(len(self.link_groups))
-        np.maximum.at(span, group, busy_for)
-        load = np.bincount(group, bytes_on[touched], minlength=len(span))
-        used = np.flatnonzero(span > 0)
-        self._pieces.append((np.full(len(used), now), now + span[used], used,
-                             load[used] / span[used]))
-        self._complete(ids, now + duration)
-
-    def link_table(self, until: float) -> LinkTable:
-        """Busy time is each phase's bytes over capacity; a used link peaks at 1."""
-        return LinkTable(busy_s=self.busy.copy(), saturated_s=self.busy.copy(),
-                         peak_util=self.peak.copy())
-
-    def timeline(self) -> Timeline:
-        """Each group of links carries a phase's bytes evenly over its busiest link's time."""
-        if not self._pieces:
-            return Timeline(np.zeros(0), np.zeros((0, len(self.link_groups)), np.float32),
-                            self.group_cap, self.link_groups)
-        starts = np.concatenate([p[0] for p in self._pieces])
-        ends = np.concatenate([p[1] for p in self._pieces])
-        group = np.concatenate([p[2] for p in self._pieces])
-        load = np.concatenate([p[3] for p in self._pieces])
-        times = np.unique(np.concatenate([starts, ends]))
-        diff = np.zeros((len(times) + 1, len(self.link_groups)), dtype=np.float32)
-        np.add.at(diff, (np.searchsorted(times, starts), group), load)
-        np.add.at(diff, (np.searchsorted(times, ends), group), -load)
-        loads = np.cumsum(diff, axis=0)[:len(times)]
-        return Timeline(times, loads, self.group_cap, self.link_groups)

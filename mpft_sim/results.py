@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mpft_sim.network import FlowTable, LinkTable, Timeline
+from mpft_sim.records import FlowTable, LinkTable, Timeline
 from mpft_sim.topology.cost import bill_of_materials
 from mpft_sim.topology.fabric import TIER_NAMES, Fabric, LinkKind
 
