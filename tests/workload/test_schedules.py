@@ -7,16 +7,15 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from mpft_sim.workload.bubbles import bubble_formula, replay_idle
 from mpft_sim.workload.schedules import (
     SCHEDULES,
     Item,
     Message,
     Schedule,
-    bubble_formula,
     listing,
     num_stages,
     pipeline_items,
-    replay_idle,
     stage_of,
 )
 

@@ -28,7 +28,7 @@ from mpft_sim.spec.workload import (
 )
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric
-from mpft_sim.workload.schedules import bubble_formula
+from mpft_sim.workload.bubbles import bubble_formula
 
 MS = 1e-3
 
