@@ -1,4 +1,5 @@
-"""The figures of a run report. Each function takes plain data (arrays, dicts), draws one
+"""The network and cost figures of a run report (the step timeline is in
+:mod:`mpft_sim.report.timeline`). Each function takes plain data (arrays, dicts), draws one
 figure in the house style and saves it as PNG; none reads a file.
 
 Every figure is :data:`~mpft_sim.report.style.REPORT_WIDTH_IN` wide (1,020 px); the height of
@@ -10,10 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
-from matplotlib.collections import PolyCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
@@ -27,7 +27,9 @@ from mpft_sim.report.style import (
     fmt_time,
     fmt_usd,
     new_figure,
+    no_data,
     save_figure,
+    snap_in,
     time_unit,
     usd_unit,
 )
@@ -36,15 +38,11 @@ __all__ = [
     "COST_HEIGHT_IN",
     "FCT_HEIGHT_IN",
     "PLANE_BALANCE_HEIGHT_IN",
-    "TIMELINE_CLASSES",
     "UTIL_CDF_HEIGHT_IN",
     "cost_breakdown",
     "fct_cdf",
     "heatmap_height_in",
-    "op_class",
     "plane_balance",
-    "timeline",
-    "timeline_height_in",
     "utilisation_cdf",
     "utilisation_heatmap",
 ]
@@ -58,19 +56,6 @@ COST_HEIGHT_IN = 4.2
 _TIER_LABEL = {"endpoint": "endpoint (NIC-leaf)", "leaf-spine": "leaf-spine",
                "spine-core": "spine-core", "node": "inside servers (NVLink/PCIe)"}
 _FABRIC_TIERS = ("endpoint", "leaf-spine", "spine-core")
-
-
-def _snap(inches: float) -> float:
-    """Round to 1/20 inch so the pixel size at 120 dpi is a whole number."""
-    return round(inches * 20) / 20
-
-
-def _no_data(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=11,
-            color="#555555")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
 
 
 # ---------------------------------------------------------------- utilisation heatmap
@@ -111,7 +96,7 @@ def heatmap_height_in(groups: int) -> float:
     float
         Inches.
     """
-    return _snap(min(11.0, max(3.6, 1.6 + 0.24 * groups)))
+    return snap_in(min(11.0, max(3.6, 1.6 + 0.24 * groups)))
 
 
 def utilisation_heatmap(edges_s: ArrayLike, groups: Sequence[str], util: ArrayLike,
@@ -146,7 +131,7 @@ def utilisation_heatmap(edges_s: ArrayLike, groups: Sequence[str], util: ArrayLi
     grid = data[:, order].T  # one row per group
     fig, ax = new_figure(REPORT_WIDTH_IN, heatmap_height_in(len(names)))
     if grid.size == 0 or edges[-1] <= edges[0]:
-        _no_data(ax, "no traffic: the run has no time span")
+        no_data(ax, "no traffic: the run has no time span")
         ax.set_title("Link utilisation over time")
         save_figure(fig, path)
         return
@@ -273,7 +258,7 @@ def fct_cdf(q: ArrayLike, fct_s: ArrayLike, slowdown: ArrayLike, path: str | Pat
         strip.axis("off")
     if flows == 0 or len(fct) == 0 or fct.max() <= 0:
         for ax in (left, right):
-            _no_data(ax, "no flows in this run")
+            no_data(ax, "no flows in this run")
         left.set_title("Flow completion time")
         right.set_title("Slowdown versus an idle network")
         save_figure(fig, path)
@@ -321,184 +306,6 @@ def fct_cdf(q: ArrayLike, fct_s: ArrayLike, slowdown: ArrayLike, path: str | Pat
     save_figure(fig, path)
 
 
-# ----------------------------------------------------------------------------- timeline
-
-TIMELINE_CLASSES: dict[str, str] = {
-    "forward": "#4e79a7",
-    "backward (input)": "#59a14f",
-    "backward (weights)": "#8cd17d",
-    "overlapped F&B chunk": "#b07aa1",
-    "EP dispatch": "#f28e2b",
-    "EP combine": "#e15759",
-    "NCCL all-to-all": "#ff9da7",
-    "pipeline send": "#edc948",
-    "DP grad/param sync": "#9c755f",
-    "optimizer": "#79706e",
-    "KV-cache transfer": "#76b7b2",
-    "other": "#bab0ac",
-}
-"""Colour of each class of task in the step timeline, in legend order."""
-
-_COMM_KINDS = {"dispatch": "EP dispatch", "dispatch_bwd": "EP dispatch",
-               "combine": "EP combine", "combine_bwd": "EP combine",
-               "nccl_alltoall": "NCCL all-to-all", "pp_act": "pipeline send",
-               "pp_grad": "pipeline send", "grad_rs": "DP grad/param sync",
-               "param_ag": "DP grad/param sync", "kv_cache": "KV-cache transfer"}
-_COMPUTE_CATEGORIES = {"forward": "forward", "backward": "backward (input)",
-                       "backward_input": "backward (input)",
-                       "backward_weight": "backward (weights)",
-                       "overlapped": "overlapped F&B chunk", "optimizer": "optimizer",
-                       "kv": "KV-cache transfer"}
-
-
-def op_class(stream: str, kind: str, category: str) -> str:
-    """The timeline class (colour) of a task: compute by phase, communication by kind.
-
-    Parameters
-    ----------
-    stream : str
-        compute, comm or pp.
-    kind : str
-        The task kind (attn_f, dispatch, grad_rs, ...).
-    category : str
-        The schedule category (forward, backward, overlapped, optimizer, ...).
-
-    Returns
-    -------
-    str
-        A key of :data:`TIMELINE_CLASSES`.
-    """
-    if stream != "compute":
-        return _COMM_KINDS.get(kind, "pipeline send" if stream == "pp" else "other")
-    if kind in ("mlp_w", "attn_w", "w") and category in ("backward", "backward_weight"):
-        return "backward (weights)"
-    return _COMPUTE_CATEGORIES.get(category, "other")
-
-
-def timeline_height_in(lanes: int) -> float:
-    """Height of the step timeline with ``lanes`` lanes (legend included).
-
-    Parameters
-    ----------
-    lanes : int
-        Lanes shown.
-
-    Returns
-    -------
-    float
-        Inches.
-    """
-    return _snap(max(3.6, 2.1 + 0.3 * lanes))
-
-
-_LEGEND_IN = 0.75  # the legend strip under the timeline: up to three rows of four entries
-
-
-def _busy_fraction(lanes: NDArray[np.int64], start: NDArray[np.float64],
-                   end: NDArray[np.float64], span: float) -> float:
-    """Mean, over the lanes that have intervals, of the share of ``span`` they cover (a lane
-    that only sends, such as a KV-cache source, does not dilute the figure)."""
-    total = 0.0
-    present = np.unique(lanes)
-    for k in present:
-        m = lanes == k
-        order = np.argsort(start[m], kind="stable")
-        s, e = start[m][order], np.maximum.accumulate(end[m][order])
-        # a new busy period starts where a task starts after everything before it ended
-        new = np.r_[True, s[1:] > e[:-1]]
-        first = np.flatnonzero(new)
-        last = np.r_[first[1:] - 1, len(s) - 1]
-        total += float((e[last] - s[first]).sum())
-    return total / (len(present) * span) if len(present) and span > 0 else 0.0
-
-
-def timeline(labels: Sequence[str], lane: ArrayLike, stream: ArrayLike, classes: ArrayLike,
-             start_s: ArrayLike, end_s: ArrayLike, path: str | Path, note: str = "") -> None:
-    """Per-lane Gantt chart of a step: a compute bar and a communication bar per lane.
-
-    Drawn with one PolyCollection per class, so 150,000 tasks take about a second.
-
-    Parameters
-    ----------
-    labels : sequence of str
-        One label per lane, top to bottom.
-    lane : array_like of int
-        Each task's lane (index into ``labels``).
-    stream : array_like of int
-        Each task's row in its lane: 0 compute, 1 communication, 2 pipeline sends (a thin
-        third bar, drawn only when some task has it).
-    classes : array_like of str
-        Each task's class, a key of :data:`TIMELINE_CLASSES`.
-    start_s, end_s : array_like
-        When each task ran, in seconds.
-    path : str or Path
-        Where to save the PNG.
-    note : str, optional
-        A last title line (say, which lanes were left out).
-    """
-    lanes = np.asarray(lane, dtype=np.int64)
-    rows = np.asarray(stream, dtype=np.int64)
-    cls = np.asarray(classes, dtype=object)
-    start = np.asarray(start_s, dtype=np.float64)
-    end = np.asarray(end_s, dtype=np.float64)
-    height = timeline_height_in(len(labels))
-    # the legend gets its own strip under the chart, so it never hides a bar
-    fig, (ax, strip) = new_figure(REPORT_WIDTH_IN, height, nrows=2, gridspec_kw={
-        "height_ratios": [height - _LEGEND_IN, _LEGEND_IN]})
-    strip.axis("off")
-    if len(start) == 0:
-        _no_data(ax, "no timed tasks")
-        ax.set_title("Step timeline per lane")
-        save_figure(fig, path)
-        return
-    t0 = float(start.min())
-    span = max(float(end.max()) - t0, 1e-12)
-    factor, unit = time_unit(span)
-    has_pp = bool(np.any(rows == 2))
-    # (top, bottom) of each row inside a lane's band of height 1 centred on the lane index
-    bands = ([(-0.42, -0.02), (0.02, 0.28), (0.31, 0.42)] if has_pp
-             else [(-0.40, -0.02), (0.02, 0.40)])
-    row = np.minimum(rows, len(bands) - 1)
-    top = np.array([b[0] for b in bands])[row] + lanes
-    bottom = np.array([b[1] for b in bands])[row] + lanes
-    x0 = (start - t0) * factor
-    # a task shorter than a pixel still gets about 1.5 pixels (1/500 of the span): a 50 µs
-    # all-to-all in a 500 ms step must not vanish
-    x1 = np.maximum((end - t0) * factor, x0 + span * factor / 500)
-    present = [c for c in TIMELINE_CLASSES if np.any(cls == c)]
-    for name in present:
-        m = cls == name
-        verts = np.stack([np.column_stack([x0[m], top[m]]), np.column_stack([x1[m], top[m]]),
-                          np.column_stack([x1[m], bottom[m]]),
-                          np.column_stack([x0[m], bottom[m]])], axis=1)
-        # matplotlib's stubs want a sequence of polygons; an (n, 4, 2) array is one
-        ax.add_collection(PolyCollection(cast(Any, verts), facecolors=TIMELINE_CLASSES[name],
-                                         edgecolors="none", linewidths=0))
-    ax.set_xlim(0, span * factor)
-    ax.set_ylim(len(labels) - 0.5, -0.5)
-    ax.set_yticks(np.arange(len(labels)), labels, fontsize=8 if len(labels) > 16 else 9)
-    ax.grid(True, axis="x")
-    ax.grid(False, axis="y")
-    ax.set_xlabel(f"time since the step started [{unit}]")
-    ax.set_ylabel("lane (GPUs in lockstep)")
-    # centred on the figure (not on the axes, which the lane labels push right) so that four
-    # columns fit in the width
-    fig.legend(handles=[Patch(facecolor=TIMELINE_CLASSES[c], label=c) for c in present],
-               loc="center", bbox_to_anchor=(0.5, _LEGEND_IN / 2 / height),
-               ncol=min(len(present), 4), fontsize=9, frameon=False)
-    busy = _busy_fraction(lanes[rows == 0], start[rows == 0], end[rows == 0], span)
-    bars = ("bars per lane: compute (top), communication (middle), pipeline sends (thin)"
-            if has_pp else "bars per lane: compute (top), communication (bottom)")
-    lanes_text = f"{len(labels)} lane{'s' if len(labels) != 1 else ''}"
-    lines = [f"Step timeline of {lanes_text} over {fmt_time(span)}: the GPUs compute "
-             f"{busy:.0%} of the time (mean over computing lanes)", bars]
-    if note:
-        lines.append(note)
-    # over the figure, not the axes: the lane labels take a quarter of the width
-    fig.suptitle("\n".join(lines), fontsize=10.5)
-    save_figure(fig, path)
-
-
 # --------------------------------------------------------------------------- plane balance
 
 
@@ -528,7 +335,7 @@ def plane_balance(plane: ArrayLike, tier: ArrayLike, bytes_: ArrayLike, alive: A
     shown = [t for t in _FABRIC_TIERS if np.any(fabric & (tiers == t))]
     fig, ax = new_figure(REPORT_WIDTH_IN, PLANE_BALANCE_HEIGHT_IN)
     if not planes or not shown:
-        _no_data(ax, "no switched links")
+        no_data(ax, "no switched links")
         ax.set_title("Bytes carried per plane")
         save_figure(fig, path)
         return
@@ -629,7 +436,7 @@ def cost_breakdown(items: Sequence[Mapping[str, Any]], endpoints: int, path: str
     cost = float(totals.sum()) if len(totals) else 0.0
     design = f" of {name}" if name else ""
     if not len(items):
-        _no_data(ax, "no bill of materials")
+        no_data(ax, "no bill of materials")
         ax.set_title(f"Network cost{design}")
         save_figure(fig, path)
         return

@@ -3,16 +3,14 @@ written next to the files ``mpft-sim simulate`` left in the run directory."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from mpft_sim.report import plots
+from mpft_sim.report import plots, timeline
 from mpft_sim.report.document import (
     Block,
     Figure,
@@ -23,18 +21,11 @@ from mpft_sim.report.document import (
     to_markdown,
 )
 from mpft_sim.report.files import staged_dir
-from mpft_sim.report.rundir import OpRows, RunData, load_run
+from mpft_sim.report.rundir import RunData, load_run
 from mpft_sim.report.style import TIER_ORDER, fmt_bandwidth, fmt_bytes, fmt_time, fmt_usd
 from mpft_sim.units import format_value
 
-__all__ = ["MAX_LANES", "Gantt", "gantt", "report_blocks", "write_report"]
-
-MAX_LANES = 32
-"""More lanes than this and the timeline shows the first EP group of each pipeline stage."""
-
-_MARKERS = ("item_start", "item_end")  # zero-length synchronisation points, not work
-_STREAMS = {"compute": 0, "comm": 1, "pp": 2}
-
+__all__ = ["report_blocks", "write_report"]
 
 def write_report(run_dir: str | Path) -> list[str]:
     """Write the report of a run next to its files.
@@ -82,10 +73,9 @@ def _draw(run: RunData, folder: Path) -> list[Figure]:
     s, links, tl = run.summary, run.links, run.timeline
     figures = []
     if run.ops is not None:
-        g = gantt(run.ops)
+        g = timeline.gantt(run.ops)
         if g.labels:
-            plots.timeline(g.labels, g.lane, g.stream, g.classes, g.start_s, g.end_s,
-                           folder / "timeline.png", note=g.note)
+            timeline.draw(g, folder / "timeline.png")
             figures.append(Figure(
                 "timeline.png", "Step timeline per lane",
                 "Step timeline per lane (a lane is the GPUs that run in lockstep): compute on "
@@ -170,124 +160,6 @@ def _failed_groups(run: RunData) -> set[str]:
     """Timeline groups whose links all failed."""
     alive = run.links.alive
     return {g for g, mine in _group_masks(run).items() if mine.any() and not alive[mine].any()}
-
-
-# ------------------------------------------------------------------------------ timeline
-
-
-@dataclass(frozen=True)
-class Gantt:
-    """The tasks of ops.csv laid out for :func:`mpft_sim.report.plots.timeline`."""
-
-    labels: list[str]
-    lane: NDArray[np.int64]
-    stream: NDArray[np.int64]
-    classes: NDArray[np.object_]
-    start_s: NDArray[np.float64]
-    end_s: NDArray[np.float64]
-    note: str
-
-
-def _ranks(text: str) -> set[int]:
-    """GPU ranks of a lane: ``0-15``, ``0 1 2 96`` or a mix."""
-    out: set[int] = set()
-    for token in re.split(r"[\s,]+", text.strip()):
-        lo, sep, hi = token.partition("-")
-        if lo.isdigit() and (not sep or hi.isdigit()):
-            out.update(range(int(lo), int(hi if sep else lo) + 1))
-    return out
-
-
-def _lane_position(name: str) -> tuple[int | None, int | None]:
-    """(pipeline stage, EP group index) in a lane name such as ``t:pp3.edp1`` or ``d:ep0``."""
-    local = name.split(":", 1)[-1]
-    pp = re.search(r"(?:^|\.)pp(\d+)", local)
-    ep = re.search(r"(?:^|\.)e?dp(\d+)(?:\.|$)|(?:^|\.)ep(\d+)(?:\.|$)", local)
-    ep_index = None
-    if ep:
-        ep_index = int(ep[1] if ep[1] is not None else ep[2])
-    return (int(pp[1]) if pp else None), ep_index
-
-
-def gantt(ops: OpRows, max_lanes: int = MAX_LANES) -> Gantt:
-    """Lay out a program's tasks as Gantt rows: one lane per row, the step-end lanes (data-
-    parallel gradient sync and optimizer, which span several pipeline stages) drawn on the
-    lanes whose GPUs they involve.
-
-    Parameters
-    ----------
-    ops : OpRows
-        ops.csv.
-    max_lanes : int, default 32
-        Above this, keep the first EP group of each pipeline stage (then the first
-        ``max_lanes`` lanes), and say so in ``note``.
-
-    Returns
-    -------
-    Gantt
-    """
-    if len(ops) == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return Gantt([], empty, empty, np.zeros(0, dtype=object), np.zeros(0), np.zeros(0), "")
-    names, first, code = np.unique(ops.lane.astype(str), return_index=True,
-                                   return_inverse=True)
-    order = np.argsort(first, kind="stable")  # lanes in the order ops.csv lists them
-    lanes_in_order = [str(names[k]) for k in order]
-    job_of = {str(names[k]): str(ops.job[first[k]]) for k in order}
-    ranks_text = {str(names[k]): str(ops.ranks[first[k]]) for k in order}
-    gpus = {n: _ranks(t) for n, t in ranks_text.items()}
-    # lanes with only optimizer-category tasks: the step-end (gradient sync, update) lanes
-    not_optimizer = np.bincount(code, ops.category != "optimizer", minlength=len(names))
-    step_end = {str(names[k]) for k in range(len(names)) if not_optimizer[k] == 0}
-    main = [n for n in lanes_in_order if n not in step_end]
-    # a step-end lane is drawn on the pipeline lanes of its job that share GPUs with it
-    targets = {n: ([m for m in main if job_of[m] == job_of[n] and gpus[m] & gpus[n]] or [n])
-               if n in step_end else [n] for n in lanes_in_order}
-    rows = [n for n in lanes_in_order if n not in step_end or targets[n] == [n]]
-    note = ""
-    if len(rows) > max_lanes:
-        total = len(rows)
-        position = {n: _lane_position(n) for n in rows}
-        first_ep: dict[tuple[str, int | None], int] = {}
-        for n, (pp, ep) in position.items():
-            if ep is not None:
-                key = (job_of[n], pp)
-                first_ep[key] = min(first_ep.get(key, ep), ep)
-        rows = [n for n in rows if position[n][1] is None
-                or position[n][1] == first_ep[(job_of[n], position[n][0])]]
-        note = (f"{total} lanes: showing the first EP group of each pipeline stage "
-                f"({len(rows)} lanes)")
-        if len(rows) > max_lanes:
-            rows = rows[:max_lanes]
-            note = f"{total} lanes: showing the first {max_lanes}"
-    row_of = {n: i for i, n in enumerate(rows)}
-    valid = (ops.end_s > ops.start_s) & ~np.isin(ops.kind, _MARKERS)
-    take, lane_idx = [], []
-    for k, n in enumerate(names):
-        mine = np.flatnonzero(valid & (code == k))
-        for host in targets[str(n)]:
-            if host in row_of:
-                take.append(mine)
-                lane_idx.append(np.full(len(mine), row_of[host], dtype=np.int64))
-    idx = np.concatenate(take) if take else np.zeros(0, dtype=np.int64)
-    lanes = np.concatenate(lane_idx) if lane_idx else np.zeros(0, dtype=np.int64)
-    stream = np.array([_STREAMS.get(str(s), 1) for s in ops.stream[idx]], dtype=np.int64)
-    # classify each distinct (stream, kind, category) once: 150k tasks have a few dozen
-    keys = np.array([f"{a}\0{b}\0{c}" for a, b, c in
-                     zip(ops.stream[idx], ops.kind[idx], ops.category[idx], strict=True)],
-                    dtype=str)
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    classes = np.array([plots.op_class(*str(u).split("\0")) for u in uniq],
-                       dtype=object)[inverse]
-    single_job = len(set(job_of.values())) == 1
-    labels = []
-    for n in rows:
-        shown = n.split(":", 1)[1] if single_job and ":" in n else n
-        text = ranks_text[n]
-        who = f"GPUs {text}" if len(text) <= 12 else f"{len(gpus[n])} GPUs"
-        labels.append(f"{shown} · {who}")
-    return Gantt(labels=labels, lane=lanes, stream=stream, classes=classes,
-                 start_s=ops.start_s[idx], end_s=ops.end_s[idx], note=note)
 
 
 # ------------------------------------------------------------------------------- content

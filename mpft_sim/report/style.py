@@ -209,3 +209,35 @@ def fmt_usd(usd: float, digits: int = 3) -> str:
     if not suffix:
         return f"${usd:,.2f}".removesuffix(".00")
     return f"${_sig(usd * factor, digits)}{suffix}"
+
+
+def snap_in(inches: float) -> float:
+    """Round a figure size to 1/20 inch, so its pixel size at :data:`DPI` is a whole number.
+
+    Parameters
+    ----------
+    inches : float
+        A width or height.
+
+    Returns
+    -------
+    float
+    """
+    return round(inches * 20) / 20
+
+
+def no_data(ax: Any, text: str) -> None:
+    """Say on empty axes why there is nothing to plot.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes.
+    text : str
+        The message, centred.
+    """
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=11,
+            color="#555555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)

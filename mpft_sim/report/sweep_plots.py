@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mpft_sim.report.style import new_figure, save_figure, time_unit, usd_unit
+from mpft_sim.report.style import new_figure, no_data, save_figure, time_unit, usd_unit
 
 __all__ = ["pareto_front", "plot_frontier", "plot_scaling", "time_metric"]
 
@@ -106,10 +106,7 @@ def _usable(rows: Sequence[Row], *keys: str) -> list[Row]:
 
 
 def _empty(ax: Any, what: str) -> None:
-    ax.text(0.5, 0.5, f"no point ran without an error: nothing to plot\n({what})",
-            ha="center", va="center", transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    no_data(ax, f"no point ran without an error: nothing to plot\n({what})")
 
 
 def plot_frontier(rows: Sequence[Row], path: str | Path, name: str = "") -> None:

@@ -17,9 +17,10 @@ from matplotlib.image import imread
 from mpft_sim.cli import main
 from mpft_sim.errors import MpftError, SpecError
 from mpft_sim.report import html, plots
-from mpft_sim.report.run import gantt, write_report
+from mpft_sim.report.run import write_report
 from mpft_sim.report.rundir import OpRows
 from mpft_sim.report.style import DPI, REPORT_WIDTH_IN, fmt_time, size_px
+from mpft_sim.report.timeline import gantt, timeline_height_in
 from tests.browser import Browser, browser  # noqa: F401  (browser: a session fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +116,7 @@ def expected_size(name: str, plot: str, folder: Path) -> tuple[int, int]:
     """(width, height) in pixels, from the figure sizes the plots module documents."""
     groups = len((folder / "timeline.csv").read_text().splitlines()[0].split(",")) - 2
     height = {"utilisation_heatmap.png": plots.heatmap_height_in(groups),
-              "timeline.png": plots.timeline_height_in(LANES[name]),
+              "timeline.png": timeline_height_in(LANES[name]),
               "utilisation_cdf.png": plots.UTIL_CDF_HEIGHT_IN,
               "fct_cdf.png": plots.FCT_HEIGHT_IN,
               "plane_balance.png": plots.PLANE_BALANCE_HEIGHT_IN,
