@@ -56,10 +56,10 @@ def main() -> None:
         except mpft_sim.SpecError as exc:  # a design the radix cannot build
             print(f"{spec.name:<16} does not fit: {exc.message}")
             continue
-        summary = mpft_sim.simulate(spec, work, "analytic").summary()
+        step = mpft_sim.simulate(spec, work, "analytic").summary.job.step_time_s
         tiers = 3 if spec.fabric.tiers == 3 else 2
         print(f"{spec.name:<16} {tiers:>5} {bom.switches:>9,} {bom.links:>7,} "
-              f"${bom.cost_per_endpoint_usd:>8,.0f} {summary['step_time_s'] * 1e3:>19.3f} ms")
+              f"${bom.cost_per_endpoint_usd:>8,.0f} {step * 1e3:>19.3f} ms")
 
 
 if __name__ == "__main__":

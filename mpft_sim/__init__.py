@@ -5,16 +5,20 @@ The public API::
     import mpft_sim
     spec = mpft_sim.load_topology("topologies/deepseek-v3-2048.yaml")
     work = mpft_sim.load_workload("workloads/ep-alltoall.yaml")
-    result = mpft_sim.simulate(spec, work)          # result.summary(), result.flows ...
+    result = mpft_sim.simulate(spec, work)          # result.summary, result.flows ...
+    mpft_sim.write_run(result, "reports/my-run")    # what `mpft-sim simulate` writes
     table = mpft_sim.compare([spec, "topologies/ft2-2048.yaml"], work)
     bom = mpft_sim.bill_of_materials(spec)
 """
 
+from mpft_sim._version import __version__
 from mpft_sim.compare import Comparison, compare
 from mpft_sim.engine import simulate
 from mpft_sim.errors import MpftError, RoutingError, SimulationError, SpecError
-from mpft_sim.results import Result
+from mpft_sim.output import write_run
+from mpft_sim.results import Metrics, Result, Run, RunSummary, load_run
 from mpft_sim.spec.prices import PriceBook, default_prices, load_prices
+from mpft_sim.spec.run import RunOptions
 from mpft_sim.spec.topology import TopologySpec, load_topology
 from mpft_sim.spec.workload import WorkloadSpec, load_workload
 from mpft_sim.topology.build import build_fabric
@@ -26,24 +30,29 @@ __all__ = [
     "BillOfMaterials",
     "Comparison",
     "Fabric",
+    "Metrics",
     "MpftError",
     "NodeId",
     "PriceBook",
     "Result",
     "RoutingError",
+    "Run",
+    "RunOptions",
+    "RunSummary",
     "SimulationError",
     "SpecError",
     "TopologySpec",
     "WorkloadSpec",
+    "__version__",
     "bill_of_materials",
     "build_fabric",
     "compare",
     "default_prices",
     "describe_topology",
     "load_prices",
+    "load_run",
     "load_topology",
     "load_workload",
     "simulate",
+    "write_run",
 ]
-
-__version__ = "0.1.0"

@@ -15,7 +15,7 @@ import simpy
 from numpy.typing import NDArray
 
 from mpft_sim.network import Network, _link_groups
-from mpft_sim.records import LinkTable, Timeline
+from mpft_sim.records import LinkLoad, Timeline
 from mpft_sim.routing import Router, Routes
 from mpft_sim.topology.fabric import Fabric
 
@@ -63,9 +63,9 @@ class AnalyticNetwork(Network):
                              load[used] / span[used]))
         self._complete(ids, now + duration)
 
-    def link_table(self, until: float) -> LinkTable:
+    def link_table(self, until: float) -> LinkLoad:
         """Busy time is each phase's bytes over capacity; a used link peaks at 1."""
-        return LinkTable(busy_s=self.busy.copy(), saturated_s=self.busy.copy(),
+        return LinkLoad(busy_s=self.busy.copy(), saturated_s=self.busy.copy(),
                          peak_util=self.peak.copy())
 
     def timeline(self) -> Timeline:

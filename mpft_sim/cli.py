@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from mpft_sim.engine import MODELS
 from mpft_sim.errors import MpftError
+from mpft_sim.spec.run import MODELS
 from mpft_sim.spec.topology import CROSS_PLANE_POLICIES, ROUTING_POLICIES
-from mpft_sim.units import format_time, format_value
+from mpft_sim.units import format_rate, format_time, format_value
 
 __all__ = ["cli", "main"]
 
@@ -88,9 +88,6 @@ def cost(topologies: Sequence[str], prices_file: str | None, as_json: bool,
                    err=True)
 
 
-FLOWS_CSV_LIMIT = 2_000_000  # more rows than anyone reads; --flow-paths forces it
-
-
 class _Progress:
     """A one-line progress display on stderr, redrawn at most every half second."""
 
@@ -113,31 +110,37 @@ class _Progress:
             click.echo("", err=True)
 
 
-def _with_failures(spec: Any, fails: Sequence[str]) -> Any:
-    """The topology spec with ``--fail kind=name`` failures added."""
-    import dataclasses
+def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The run options simulate, compare and sweep share, with the same help."""
+    options = [
+        click.option("--seed", type=click.IntRange(min=0), default=None,
+                     help="Seeds ECMP path hashing and adaptive routing's tie-breaks "
+                          "[default: 0, or the sweep file's]. The workload's own traffic "
+                          "(gating) follows the seed in its file."),
+        click.option("--routing", type=click.Choice(ROUTING_POLICIES),
+                     help="Routing policy instead of the topology's routing.policy."),
+        click.option("--cross-plane", type=click.Choice(CROSS_PLANE_POLICIES),
+                     help="Where multi-plane cross-plane traffic is forwarded over NVLink, "
+                          "instead of the topology's routing.cross_plane."),
+        click.option("--fail", "fails", multiple=True, metavar="KIND=NAME",
+                     help="Fail a component besides the topology's failures: plane=3, "
+                          "switch=p0/spine/1, nic=n4/nic2, link='p0/leaf/0 - p0/spine/1'. "
+                          "Repeatable."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
-    from mpft_sim.errors import SpecError
-    from mpft_sim.spec.schema import load_spec
-    from mpft_sim.spec.topology import FailureSpec
 
-    failures = list(spec.failures)
-    for text in fails:
-        key, sep, value = text.partition("=")
-        where = f"--fail {text}"
-        if not sep:
-            raise SpecError("expected kind=name, such as plane=3 or switch=p0/spine/1",
-                            file=where)
-        raw: Any = int(value) if key.strip() == "plane" and value.strip().isdigit() else value
-        failures.append(load_spec(FailureSpec, {key.strip(): raw}, file=where))
-    try:
-        return dataclasses.replace(spec, failures=tuple(failures))
-    except SpecError as exc:
-        bad = exc.key[1] if len(exc.key) > 1 and exc.key[0] == "failures" else None
-        if isinstance(bad, int) and bad >= len(spec.failures):
-            raise SpecError(exc.message, exc.key[2:], exc.value,
-                            f"--fail {fails[bad - len(spec.failures)]}") from None
-        raise exc.within(spec.name) from None
+def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--model and --tolerance (simulate and compare; a sweep file sets its own)."""
+    command = click.option(
+        "--tolerance", type=click.FloatRange(min=0, max=1, max_open=True), default=0.0,
+        show_default=True, help="Fluid model: relative time quantum batching nearly "
+                                "simultaneous completions (0 = exact).")(command)
+    return click.option("--model", type=click.Choice(MODELS), default="fluid",
+                        show_default=True,
+                        help="Fluid max-min sharing, or per-phase load over capacity.")(command)
 
 
 @cli.command()
@@ -145,90 +148,54 @@ def _with_failures(spec: Any, fails: Sequence[str]) -> Any:
 @click.argument("workload")
 @click.option("-o", "--out", "out_dir", metavar="DIR",
               help="Output folder (default: reports/<topology>--<workload>).")
-@click.option("--model", type=click.Choice(MODELS), default="fluid", show_default=True,
-              help="Fluid max-min sharing, or per-phase load over capacity.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds every random choice.")
-@click.option("--routing", type=click.Choice(ROUTING_POLICIES),
-              help="Override the topology's routing policy.")
-@click.option("--cross-plane", type=click.Choice(CROSS_PLANE_POLICIES),
-              help="Override where MPFT cross-plane traffic is forwarded.")
-@click.option("--fail", "fails", multiple=True, metavar="KIND=NAME",
-              help="Fail a component: plane=3, switch=p0/spine/1, nic=n4/nic2, "
-                   "link='p0/leaf/0 - p0/spine/1'. Repeatable.")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Fluid model: relative time quantum batching nearly simultaneous "
-                   "completions (0 = exact).")
+@model_options
+@run_options
 @click.option("--flow-paths", is_flag=True,
-              help="Keep every flow's links and write flows.csv whatever its size (a training "
-                   "step has tens of millions of flows).")
+              help="Keep every flow's links (the links column of flows.csv) and write "
+                   "flows.csv whatever its size (it is left out above 2 million flows).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-def simulate(topology: str, workload: str, out_dir: str | None, model: str, seed: int,
-             routing: str | None, cross_plane: str | None, fails: Sequence[str],
-             tolerance: float, flow_paths: bool, quiet: bool) -> None:
-    """Run WORKLOAD on TOPOLOGY; write flows.csv, links.csv, summary.json (and ops.csv).
-
-    flows.csv lists every flow (its links only for flow lists, or with --flow-paths); it is
-    left out above 2 million flows unless --flow-paths is given.
-    """
+def simulate(topology: str, workload: str, out_dir: str | None, model: str, tolerance: float,
+             seed: int | None, routing: str | None, cross_plane: str | None,
+             fails: Sequence[str], flow_paths: bool, quiet: bool) -> None:
+    """Run WORKLOAD on TOPOLOGY; write the run directory: summary.json, links.csv,
+    timeline.csv, flows.csv, ops.csv, report.md, report.html and the figures."""
     import time
 
     from mpft_sim.engine import simulate as run
-    from mpft_sim.report.files import staged_dir, write_json
-    from mpft_sim.report.run import write_report
-    from mpft_sim.results import (
-        write_flows_csv,
-        write_links_csv,
-        write_ops_csv,
-        write_timeline_csv,
-    )
-    from mpft_sim.spec import load_topology
-    from mpft_sim.spec.workload import load_workload
+    from mpft_sim.output import write_run
 
-    spec = _with_failures(load_topology(topology), fails)
-    work = load_workload(workload)
-    out = Path(out_dir) if out_dir else Path("reports") / f"{spec.name}--{work.name}"
     progress = _Progress(enabled=not quiet and sys.stderr.isatty())
     started = time.perf_counter()
     try:
-        result = run(spec, work, model, seed=seed, routing=routing,  # type: ignore[arg-type]
-                     cross_plane=cross_plane, tolerance=tolerance,
-                     keep_paths=True if flow_paths else None, progress=progress)
+        result = run(topology, workload, model, seed=seed or 0,  # type: ignore[arg-type]
+                     routing=routing, cross_plane=cross_plane, failures=fails,
+                     tolerance=tolerance, keep_paths=True if flow_paths else None,
+                     progress=progress)
     finally:
         progress.close()
-    result.inputs.update({"topology_file": topology, "workload_file": workload})
-    summary = result.summary()
-    files = ["links.csv", "timeline.csv", "summary.json"]
-    with staged_dir(out) as tmp:
-        if len(result.flow_table) <= FLOWS_CSV_LIMIT or flow_paths:
-            write_flows_csv(result, tmp / "flows.csv")
-            files.insert(0, "flows.csv")
-        write_links_csv(result, tmp / "links.csv")
-        write_timeline_csv(result, tmp / "timeline.csv")
-        if result.op_table is not None:
-            write_ops_csv(result, tmp / "ops.csv")
-            files.append("ops.csv")
-        write_json(tmp / "summary.json", summary)
-        files += write_report(tmp)
-    fct = summary["fct_s"]
-    click.echo(f"{spec.name} / {work.name} ({model}): {summary['flows']:,} flows, "
-               f"makespan {format_time(summary['makespan_s'])}, FCT p50 "
-               f"{format_time(fct['p50'])} p99 {format_time(fct['p99'])}")
-    if "step_time_s" in summary:
-        click.echo(f"step time {format_time(summary['step_time_s'])}"
-                   + (f", TPOT {format_time(summary['tpot_s'])}" if "tpot_s" in summary else "")
-                   + (f", {summary['tokens_per_s']:,.0f} tokens/s"
-                      if "tokens_per_s" in summary else ""))
-    click.echo(f"wrote {out}/ ({', '.join(files)}) in "
-               f"{time.perf_counter() - started:.1f}s", err=True)
+    info = result.summary.info
+    out = Path(out_dir) if out_dir else Path("reports") / f"{info.topology}--{info.workload}"
+    files = write_run(result, out, flows=True if flow_paths else None)
+    s = result.summary
+    click.echo(f"{info.topology} / {info.workload} ({info.model}): {s.flows:,} flows, "
+               f"makespan {format_time(s.makespan_s)}, FCT p50 {format_time(s.fct_s.p50)} "
+               f"p99 {format_time(s.fct_s.p99)}")
+    for job in s.jobs:
+        click.echo(f"{job.name}: step time {format_time(job.step_time_s)}"
+                   + (f", TPOT {format_time(job.tpot_s)}" if job.tpot_s is not None else "")
+                   + (f", {format_rate(job.tokens_per_s, 'tokens/s')}"
+                      if job.tokens_per_s is not None else ""))
+    click.echo(f"wrote {out}/ ({', '.join(files)}) in {time.perf_counter() - started:.1f}s",
+               err=True)
 
 
 @cli.command()
 @click.argument("run_dir")
 def report(run_dir: str) -> None:
-    """Redraw the report (report.md, report.html, plots) of an existing RUN_DIR."""
-    from mpft_sim.report.run import write_report
+    """Redraw the report (report.md, report.html, figures) of an existing RUN_DIR."""
+    from mpft_sim.output import redraw_report
 
-    files = write_report(run_dir)
+    files = redraw_report(run_dir)
     click.echo(f"wrote {Path(run_dir) / 'report.html'} and {len(files) - 1} more files")
 
 
@@ -238,16 +205,14 @@ def report(run_dir: str) -> None:
               help="The workload every design runs.")
 @click.option("-o", "--out", "out_dir", metavar="DIR",
               help="Output folder (default: reports/compare-<workload>).")
-@click.option("--model", type=click.Choice(MODELS), default="fluid", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Fluid model: relative time quantum (0 = exact).")
+@model_options
+@run_options
 @click.option("--prices", "prices_file", metavar="FILE", help="Price book YAML.")
 @click.option("--json", "as_json", is_flag=True, help="Print compare.json instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, model: str,
-            seed: int, tolerance: float, prices_file: str | None, as_json: bool,
-            quiet: bool) -> None:
+            tolerance: float, seed: int | None, routing: str | None, cross_plane: str | None,
+            fails: Sequence[str], prices_file: str | None, as_json: bool, quiet: bool) -> None:
     """Run one WORKLOAD on each of TOPOLOGIES and compare them side by side.
 
     Writes compare.json, compare.txt, compare.md, compare.html and plots into DIR.
@@ -272,7 +237,8 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
             click.echo(f"[{i + 1}/{n}] {name} ({time.perf_counter() - started:.0f}s)",
                        err=True)
 
-    result = run_compare(specs, work, model, seed=seed,  # type: ignore[arg-type]
+    result = run_compare(specs, work, model, seed=seed or 0,  # type: ignore[arg-type]
+                         routing=routing, cross_plane=cross_plane, failures=fails,
                          tolerance=tolerance, prices=book, progress=announce)
     with staged_dir(out) as tmp:
         files = write_comparison(result, tmp)
@@ -288,6 +254,7 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
 @click.argument("sweep_file")
 @click.option("-o", "--out", "out_dir", metavar="DIR",
               help="Output folder (default: reports/<sweep name>).")
+@run_options
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPUs).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="A local process pool, or a Dask cluster.")
@@ -295,12 +262,14 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
               help="Dask scheduler address (default: start a local Dask cluster).")
 @click.option("--resume", is_flag=True, help="Keep the points an earlier run finished.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def sweep(sweep_file: str, out_dir: str | None, jobs: int | None, executor: str,
+def sweep(sweep_file: str, out_dir: str | None, seed: int | None, routing: str | None,
+          cross_plane: str | None, fails: Sequence[str], jobs: int | None, executor: str,
           scheduler: str | None, resume: bool, quiet: bool) -> None:
     """Run every point of a SWEEP_FILE grid; write sweep.csv, sweep.json and plots.
 
     Points stream to DIR/points.jsonl as they finish, so an interrupted sweep keeps them and
-    --resume runs only the rest.
+    --resume runs only the rest. The sweep file sets the model and tolerance; --routing and
+    --cross-plane apply to every point except where the grid varies them.
     """
     import time
 
@@ -319,7 +288,8 @@ def sweep(sweep_file: str, out_dir: str | None, jobs: int | None, executor: str,
                        f"({time.perf_counter() - started:.0f}s)", err=True, nl=False)
 
     result = run_sweep(spec, out, jobs=jobs, executor=executor, scheduler=scheduler,
-                       resume=resume, progress=bar)
+                       resume=resume, progress=bar, seed=seed, routing=routing,
+                       cross_plane=cross_plane, failures=fails)
     if show:
         click.echo("", err=True)
     errors = [r for r in result.rows if r.get("error")]

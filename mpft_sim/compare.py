@@ -1,10 +1,10 @@
 """Run one workload on several designs and put them side by side.
 
-The figures per design are the ones a design review asks for: the step time (or TPOT for
-decode, makespan for a flow list), the all-to-all times, the p99 flow completion time, the
-peak and mean utilisation per tier, the exposed communication, the network's cost and cost per
-GPU, and performance per dollar (tokens per second, or steps per second, per million dollars of
-network).
+The figures per design are the ones a design review asks for (one
+:class:`~mpft_sim.results.Metrics` row each, the same a sweep reports): the step time (or TPOT
+for decode, makespan for a flow list), the all-to-all times, the p99 flow completion time,
+the peak and mean utilisation per tier, the exposed communication, the network's cost and cost
+per GPU, and performance per dollar.
 """
 
 from __future__ import annotations
@@ -15,85 +15,86 @@ from pathlib import Path
 from typing import Any
 
 from mpft_sim.engine import Model, simulate
-from mpft_sim.errors import SpecError
-from mpft_sim.results import Result
+from mpft_sim.errors import MpftError, SpecError
+from mpft_sim.results import Breakdown, Metrics, Result, RunSummary, metrics_row
+from mpft_sim.results.summary import to_plain
 from mpft_sim.spec.prices import PriceBook
-from mpft_sim.spec.topology import TopologySpec, load_topology
+from mpft_sim.spec.topology import FailureSpec, TopologySpec, load_topology
 from mpft_sim.spec.workload import WorkloadSpec, load_workload
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.cost import bill_of_materials
 
-__all__ = ["Comparison", "compare", "design_row"]
-
-TIERS = ("endpoint", "leaf-spine", "spine-core")
+__all__ = ["Comparison", "DesignRow", "compare"]
 
 
-@dataclass
+@dataclass(frozen=True)
+class DesignRow:
+    """One design's figures in a comparison."""
+
+    design: str
+    kind: str
+    failures: tuple[str, ...]
+    metrics: Metrics
+    time_vs_first: float | None
+    """This design's time over the first design's."""
+    breakdown: Breakdown | None
+    """The (slowest) training job's step breakdown."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat plain data: the design, then the metrics, then the breakdown's rows."""
+        out: dict[str, Any] = {"design": self.design, "kind": self.kind,
+                               "failures": list(self.failures), **self.metrics.to_dict(),
+                               "time_vs_first": self.time_vs_first}
+        if self.breakdown is not None:
+            out.update({f"breakdown_{k}": v for k, v in to_plain(self.breakdown).items()})
+        return out
+
+
+@dataclass(frozen=True)
 class Comparison:
-    """Designs side by side: one row of figures per design (``rows``), plus the full results
-    (``results``) and their summaries."""
+    """Designs side by side: one row per design (``rows``), each design's run summary
+    (``summaries``) and, if asked for, its whole :class:`~mpft_sim.results.Result`."""
 
     workload: str
     model: str
-    rows: list[dict[str, Any]]
-    summaries: list[dict[str, Any]] = field(default_factory=list)
-    results: list[Result] = field(default_factory=list)
+    rows: tuple[DesignRow, ...]
+    summaries: tuple[RunSummary, ...] = ()
+    results: tuple[Result, ...] = field(default=(), repr=False)
 
     @property
     def metric(self) -> str:
         """What 'time' means here: ``step_time_s``, ``tpot_s`` or ``makespan_s``."""
-        return str(self.rows[0]["metric"]) if self.rows else "step_time_s"
+        return (self.rows[0].metrics.metric or "step_time_s") if self.rows else "step_time_s"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for compare.json (rows only; summaries under ``details``)."""
+        """Plain data for compare.json (rows, then each design's summary under
+        ``details``)."""
         return {"workload": self.workload, "model": self.model, "metric": self.metric,
-                "designs": self.rows, "details": self.summaries}
+                "designs": [r.to_dict() for r in self.rows],
+                "details": [{"design": r.design, **s.to_dict()}
+                            for r, s in zip(self.rows, self.summaries, strict=True)]}
 
+    def to_dataframe(self) -> Any:
+        """The rows as a pandas DataFrame (needs pandas).
 
-def design_row(name: str, summary: dict[str, Any], spec: TopologySpec, cost_usd: float,
-               gpus: int) -> dict[str, Any]:
-    """The comparison's figures for one design, from its run's summary."""
-    if "tpot_s" in summary:
-        metric = "tpot_s"
-    elif "step_time_s" in summary:
-        metric = "step_time_s"
-    else:
-        metric = "makespan_s"
-    time_s = float(summary[metric])
-    tokens = summary.get("tokens_per_s")
-    per_million = cost_usd / 1e6
-    perf = (tokens if tokens else (1.0 / time_s if time_s > 0 else 0.0)) / per_million
-    util = summary["utilisation"]["by_tier"]
-    a2a = summary.get("alltoall", {})
-    row: dict[str, Any] = {
-        "design": name,
-        "kind": spec.fabric.kind,
-        "failures": [f.what for f in spec.failures],
-        "gpus": gpus,
-        "metric": metric,
-        "time_s": time_s,
-        "dispatch_s": a2a.get("dispatch", {}).get("mean_s"),
-        "combine_s": a2a.get("combine", {}).get("mean_s"),
-        "fct_p99_s": summary["fct_s"]["p99"],
-        "exposed_comm_s": summary.get("exposed_comm_s"),
-        "cost_usd": cost_usd,
-        "cost_per_gpu_usd": cost_usd / gpus,
-        "perf_per_musd": perf,
-        "perf_unit": "tokens/s per $M" if tokens else f"1/{metric[:-2]} per $M",
-    }
-    for tier in TIERS:
-        if tier in util:
-            row[f"peak_util_{tier}"] = util[tier]["peak"]
-            row[f"mean_util_{tier}"] = util[tier]["mean"]
-    if "breakdown" in summary:
-        row["breakdown"] = summary["breakdown"]
-    return row
+        Raises
+        ------
+        MpftError
+            If pandas is not installed.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise MpftError("to_dataframe needs pandas: pip install 'mpft-sim[pandas]'") \
+                from None
+        return pd.DataFrame([r.to_dict() for r in self.rows])
 
 
 def compare(topologies: Sequence[TopologySpec | str | Path],
             workload: WorkloadSpec | str | Path, model: Model = "fluid", *, seed: int = 0,
-            tolerance: float = 0.0, prices: PriceBook | None = None,
-            keep_results: bool = False,
+            routing: str | None = None, cross_plane: str | None = None,
+            failures: Sequence[FailureSpec | str] = (), tolerance: float = 0.0,
+            prices: PriceBook | None = None, keep_results: bool = False,
             progress: Callable[[int, int, str], None] | None = None) -> Comparison:
     """Run ``workload`` on each design and compare them.
 
@@ -103,10 +104,8 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
         The designs, in the order the comparison lists them (the first is the reference).
     workload : WorkloadSpec or path
         What every design runs; it must fit each one.
-    model : {"fluid", "analytic"}
-    seed : int
-    tolerance : float
-        Fluid model: relative time quantum (see :func:`mpft_sim.engine.simulate`).
+    model, seed, routing, cross_plane, failures, tolerance
+        The run options, the same for every design (see :func:`mpft_sim.simulate`).
     prices : PriceBook, optional
         Unit prices for the network's cost (default: the shipped price book).
     keep_results : bool
@@ -121,23 +120,30 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
     work = workload if not isinstance(workload, str | Path) else load_workload(workload)
     specs = [t if isinstance(t, TopologySpec) else load_topology(t) for t in topologies]
     rows, summaries, results = [], [], []
+    reference: float | None = None
     for i, spec in enumerate(specs):
         if progress is not None:
             progress(i, len(specs), spec.name)
         fabric = build_fabric(spec)
         try:
-            result = simulate(fabric, work, model, seed=seed, tolerance=tolerance)
+            result = simulate(fabric, work, model, seed=seed, routing=routing,
+                              cross_plane=cross_plane, failures=failures, tolerance=tolerance)
         except SpecError as exc:
             # say which design the workload does not fit
             raise exc.within(file=f"{work.name} on {spec.name}" if exc.file is None
                              else exc.file) from None
-        summary = result.summary()
         cost = bill_of_materials(spec, prices).cost_usd
-        rows.append(design_row(spec.name, summary, spec, cost, fabric.n_gpus))
-        summaries.append({"design": spec.name, **summary})
+        metrics = metrics_row(result.summary, cost, fabric.n_gpus)
+        if reference is None:
+            reference = metrics.time_s
+        slowest = result.summary.slowest
+        rows.append(DesignRow(
+            design=spec.name, kind=spec.fabric.kind,
+            failures=result.summary.info.failures, metrics=metrics,
+            time_vs_first=(metrics.time_s / reference if reference and metrics.time_s
+                           is not None else None),
+            breakdown=slowest.breakdown if slowest is not None else None))
+        summaries.append(result.summary)
         if keep_results:
             results.append(result)
-    reference = rows[0]["time_s"] if rows else 0.0
-    for row in rows:
-        row["time_vs_first"] = row["time_s"] / reference if reference else None
-    return Comparison(work.name, model, rows, summaries, results)
+    return Comparison(work.name, model, tuple(rows), tuple(summaries), tuple(results))

@@ -1,75 +1,65 @@
-"""simulate(): run a workload on a fabric and collect a Result."""
+"""simulate(): run a workload on a design and return its :class:`~mpft_sim.results.Result`.
+
+One driver for every workload: a training or inference step, NCCL all-to-alls, several jobs
+side by side, or a replayed flow list all become a :class:`~mpft_sim.workload.program.Program`
+(a task graph), which :func:`run_program` runs on a network.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, get_args
+import dataclasses
+import hashlib
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import simpy
 
+from mpft_sim._version import __version__
 from mpft_sim.analytic import AnalyticNetwork
-from mpft_sim.errors import SimulationError
+from mpft_sim.errors import SimulationError, SpecError
 from mpft_sim.network import FluidNetwork, Network, _schedule
-from mpft_sim.results import Result
+from mpft_sim.results.result import Result, summarise
+from mpft_sim.results.steps import Timings
+from mpft_sim.results.summary import EngineStats, Provenance, RunInfo
+from mpft_sim.results.tables import LinkGroup, LinkTable, OpTable, TimelineTable
 from mpft_sim.routing import Router
 from mpft_sim.sharing import Solver, max_min_rates
-from mpft_sim.spec.topology import TopologySpec
-from mpft_sim.spec.workload import WorkloadSpec
+from mpft_sim.spec.run import MODELS, Model, RunOptions
+from mpft_sim.spec.topology import FailureSpec, TopologySpec, load_topology
+from mpft_sim.spec.workload import FlowsWorkloadSpec, WorkloadSpec, load_workload
 from mpft_sim.topology.build import build_fabric
-from mpft_sim.topology.fabric import Fabric
-from mpft_sim.workload.flows import FlowList, read_flow_csv
+from mpft_sim.topology.cost import bill_of_materials
+from mpft_sim.topology.fabric import Fabric, Tier
+from mpft_sim.workload.flows import FlowList, flow_program, read_flow_csv
 from mpft_sim.workload.program import Program
+from mpft_sim.workload.training import JobInfo
 
-__all__ = ["MODELS", "Model", "OpTable", "make_network", "replay_flows", "run_program",
-           "simulate"]
+__all__ = ["MODELS", "Model", "Progress", "make_network", "run_program", "simulate"]
 
-Model = Literal["fluid", "analytic"]
-MODELS: tuple[str, ...] = get_args(Model)
 Progress = Callable[[float, float], None]
+"""``progress(simulated time, fraction of tasks done)``, called now and then."""
+
+TIMELINE_BINS = 400
+"""Time bins of a run's utilisation timeline."""
 
 
-def make_network(env: simpy.Environment, fabric: Fabric, model: Model = "fluid", *,
-                 seed: int = 0, routing: str | None = None, cross_plane: str | None = None,
-                 tolerance: float = 0.0, solver: Solver = max_min_rates,
-                 keep_paths: bool = True) -> Network:
+def make_network(env: simpy.Environment, fabric: Fabric, options: RunOptions, *,
+                 solver: Solver = max_min_rates, keep_paths: bool = True) -> Network:
     """A network of the chosen model over ``fabric``, in ``env``."""
-    router = Router(fabric, routing, cross_plane, seed)
-    if model == "analytic":
+    router = Router(fabric, options.routing, options.cross_plane, options.seed)
+    if options.model == "analytic":
         return AnalyticNetwork(env, fabric, router, keep_paths)
-    return FluidNetwork(env, fabric, router, solver=solver, tolerance=tolerance,
+    return FluidNetwork(env, fabric, router, solver=solver, tolerance=options.tolerance,
                         keep_paths=keep_paths)
 
 
-def collect(network: Network, inputs: dict[str, Any]) -> Result:
-    """Turn a finished network's state into a Result."""
-    flows = network.flow_table()
-    if network.pending_groups or np.isnan(flows.end_s).any():
-        raise SimulationError(f"{int(np.isnan(flows.end_s).sum())} flows never completed")
-    makespan = float(flows.end_s.max(initial=0.0))
-    stats: dict[str, Any] = {}
-    if isinstance(network, FluidNetwork):
-        stats = {"solves": network.solves, "flows_resolved": network.solved_flows}
-    return Result(fabric=network.fabric, flow_table=flows,
-                  link_table=network.link_table(makespan),
-                  timeline=network.timeline(), link_bytes=network.link_bytes.copy(),
-                  makespan_s=makespan, inputs=inputs, stats=stats)
-
-
-@dataclass
-class OpTable:
-    """When each task of a program ran (seconds); ``flows`` counts the flows a communication
-    task released."""
-
-    program: Program
-    start_s: np.ndarray
-    end_s: np.ndarray
-    flows: np.ndarray
-
-
 def run_program(env: simpy.Environment, network: Network, program: Program,
-                progress: Progress | None = None) -> OpTable:
+                progress: Progress | None = None) -> Timings:
     """Run a program's task graph on a network until every task has ended.
 
     A task starts as soon as all its predecessors have ended: a compute task ends its
@@ -114,8 +104,9 @@ def run_program(env: simpy.Environment, network: Network, program: Program,
             flows[t] = int(busy.sum()) if comm.route_key is not None else len(size)
             if flows[t] == 0:
                 return _after(comm.extra_latency_s, t)
-            event = network.transfer_batch(src, dst, size, comm.tag, route_key=comm.route_key,
-                                           forward=comm.forward)
+            event = network.transfer_batch(src, dst, size,
+                                           comm.tags if comm.tags is not None else comm.tag,
+                                           route_key=comm.route_key, forward=comm.forward)
             event.callbacks.append(_ender(t, comm.extra_latency_s))
             return False
         return _after(float(program.duration_s[t]), t)
@@ -147,101 +138,80 @@ def run_program(env: simpy.Environment, network: Network, program: Program,
                  f"{program.lanes[program.lane[t]].name}" for t in stuck]
         raise SimulationError(f"{n - done} tasks never ran (a dependency cycle?), such as: "
                               + "; ".join(names))
-    return OpTable(program, start, end, flows)
+    return Timings(program, start, end, flows)
 
 
-def replay_flows(fabric: Fabric, flows: FlowList, model: Model = "fluid", *, seed: int = 0,
-                 routing: str | None = None, cross_plane: str | None = None,
-                 tolerance: float = 0.0, solver: Solver = max_min_rates,
-                 inputs: dict[str, Any] | None = None,
-                 progress: Progress | None = None) -> Result:
-    """Release each flow at its start time; run until all complete.
-
-    Flows released at the same instant are released together (one routing call, one re-solve).
-
-    Parameters
-    ----------
-    fabric : Fabric
-    flows : FlowList
-    model : {"fluid", "analytic"}
-    seed : int
-        Seeds ECMP hashing.
-    routing, cross_plane : str, optional
-        Override the topology's routing policy and cross-plane forwarding.
-    tolerance : float
-        Fluid model: relative time quantum for batching nearly simultaneous completions.
-    solver : callable
-        The max-min solver (fluid model).
-    inputs : dict, optional
-        Recorded in the result as what ran.
-    progress : callable, optional
-        Called now and then with (simulated time, fraction of flows released).
-
-    Returns
-    -------
-    Result
-    """
-    env = simpy.Environment()
-    network = make_network(env, fabric, model, seed=seed, routing=routing,
-                           cross_plane=cross_plane, tolerance=tolerance, solver=solver)
-    order = np.argsort(flows.start_s, kind="stable")
-    starts = flows.start_s[order]
-    edges = np.flatnonzero(np.diff(starts)) + 1
-    batches = np.split(order, edges)
-    total = len(flows)
-    released = 0
-
-    def release(batch: np.ndarray) -> None:
-        nonlocal released
-        network.transfer_batch(flows.src[batch], flows.dst[batch], flows.size_bytes[batch],
-                               [flows.tag[i] for i in batch])
-        released += len(batch)
-        if progress is not None:
-            progress(env.now, released / total)
-
-    for batch in batches:
-        _schedule(env, float(flows.start_s[batch[0]]), lambda _e, b=batch: release(b),
-                  priority=1)
-    env.run()
-    router = network.router
-    assert router is not None
-    base: dict[str, Any] = {"model": model, "seed": seed, "tolerance": tolerance,
-            "routing": router.policy, "cross_plane": router.cross_plane,
-            "failures": [f.what for f in fabric.spec.failures]}
-    result = collect(network, {**base, **(inputs or {})})
-    # the network numbers flows as released; give them back their input order
-    result.flow_table = result.flow_table.take(np.argsort(order, kind="stable"))
-    return result
+def _sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def simulate(topology: TopologySpec | Fabric, workload: WorkloadSpec, model: Model = "fluid", *,
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # KiB on Linux
+
+
+def _failures(options: RunOptions, failures: Sequence[FailureSpec | str]) -> RunOptions:
+    extra = tuple(f for f in failures if isinstance(f, FailureSpec))
+    texts = [f for f in failures if isinstance(f, str)]
+    return dataclasses.replace(options, failures=options.failures + extra
+                               + RunOptions.parse_failures(texts))
+
+
+def _fabric(topology: TopologySpec | Fabric, failures: tuple[FailureSpec, ...]) -> Fabric:
+    """The fabric to run on: built from the spec, with the run's failures added."""
+    if isinstance(topology, Fabric) and not failures:
+        return topology
+    spec = topology.spec if isinstance(topology, Fabric) else topology
+    if failures:
+        try:
+            spec = dataclasses.replace(spec, failures=spec.failures + failures)
+        except SpecError as exc:
+            # a failure of the run's own: name the option, not a key of the topology file
+            index = exc.key[1] if len(exc.key) > 1 and exc.key[0] == "failures" else None
+            if isinstance(index, int) and index >= len(spec.failures):
+                bad = failures[index - len(spec.failures)]
+                raise SpecError(exc.message, exc.key[2:], exc.value,
+                                f"--fail {bad.what}") from None
+            raise exc.within(spec.name) from None
+    return build_fabric(spec)
+
+
+def simulate(topology: TopologySpec | Fabric | str | Path,
+             workload: WorkloadSpec | FlowList | str | Path, model: Model = "fluid", *,
              seed: int = 0, routing: str | None = None, cross_plane: str | None = None,
-             tolerance: float = 0.0, solver: Solver = max_min_rates,
-             keep_paths: bool | None = None, progress: Progress | None = None) -> Result:
+             failures: Sequence[FailureSpec | str] = (), tolerance: float = 0.0,
+             solver: Solver = max_min_rates, keep_paths: bool | None = None,
+             progress: Progress | None = None) -> Result:
     """Run a workload on a design and return what happened.
 
     Parameters
     ----------
-    topology : TopologySpec or Fabric
-        The design (built here if a spec is given).
-    workload : WorkloadSpec
-        What to run: a flow list, a training step, inference steps, NCCL all-to-alls, or
-        several jobs side by side.
+    topology : TopologySpec, Fabric or path
+        The design (built here unless a Fabric is given), or its YAML file.
+    workload : WorkloadSpec, FlowList or path
+        What to run: a training step, inference steps, NCCL all-to-alls, several jobs side
+        by side, or a list of flows; or its YAML file.
     model : {"fluid", "analytic"}
         Flow-level max-min sharing, or per-phase load over capacity.
     seed : int
-        Seeds ECMP hashing (the workload's own seed drives its traffic).
-    routing, cross_plane : str, optional
-        Override the topology's routing policy and cross-plane forwarding.
+        Seeds ECMP path hashing and adaptive routing's tie-breaks (the workload's own seed,
+        in its file, drives its traffic).
+    routing : {"ecmp", "adaptive", "spray"}, optional
+        Overrides the topology's routing policy.
+    cross_plane : {"source", "destination"}, optional
+        Overrides where multi-plane cross-plane traffic is forwarded.
+    failures : sequence of FailureSpec or "kind=name"
+        Components to fail, besides the topology's own (``"plane=3"``, ``"switch=p0/spine/1"``).
     tolerance : float
-        Fluid model: relative time quantum batching nearly simultaneous completions (0 exact).
+        Fluid model: relative time quantum batching nearly simultaneous completions, in
+        [0, 1) (0 is exact).
     solver : callable
         Max-min solver for the fluid model.
     keep_paths : bool, optional
-        Keep every flow's links (for flows.csv); default: for flow lists only, since a
-        training step has tens of millions of flows.
+        Keep every flow's links (the ``links`` column of flows.csv); default: for flow lists
+        only, since a training step has tens of millions of flows.
     progress : callable, optional
-        Called now and then with (simulated time, fraction done).
+        Called now and then with (simulated time, fraction of tasks done).
 
     Returns
     -------
@@ -249,33 +219,74 @@ def simulate(topology: TopologySpec | Fabric, workload: WorkloadSpec, model: Mod
 
     Raises
     ------
-    MpftError
-        On bad input (a bad flow list row, a job that does not fit) or a transfer without a
-        path.
+    SpecError
+        On a bad option or input (a bad flow list row, a job that does not fit the design),
+        naming the file or option.
+    RoutingError
+        If a transfer has no path.
     """
-    from mpft_sim.spec.workload import FlowsWorkloadSpec
-    from mpft_sim.workload.jobs import build_program
+    started = time.perf_counter()
+    options = _failures(RunOptions(model=model, seed=seed,
+                                   routing=routing, cross_plane=cross_plane,  # type: ignore[arg-type]
+                                   tolerance=tolerance), failures)
+    topology_file = str(topology) if isinstance(topology, str | Path) else None
+    workload_file = str(workload) if isinstance(workload, str | Path) else None
+    spec = load_topology(topology) if isinstance(topology, str | Path) else topology
+    work = load_workload(workload) if isinstance(workload, str | Path) else workload
+    fabric = _fabric(spec, options.failures)
+    order = None
+    jobs: list[JobInfo] = []
+    try:
+        if isinstance(work, FlowList | FlowsWorkloadSpec):
+            flow_list = work if isinstance(work, FlowList) else read_flow_csv(work.flows,
+                                                                              fabric)
+            program, order = flow_program(flow_list)
+            keep = True if keep_paths is None else keep_paths
+        else:
+            from mpft_sim.workload.jobs import build_program
 
-    fabric = topology if isinstance(topology, Fabric) else build_fabric(topology)
-    inputs: dict[str, Any] = {"workload": workload.name, "workload_kind": workload.kind,
-                              "topology": fabric.name}
-    if isinstance(workload, FlowsWorkloadSpec):
-        flows = read_flow_csv(workload.flows, fabric)
-        return replay_flows(fabric, flows, model, seed=seed, routing=routing,
-                            cross_plane=cross_plane, tolerance=tolerance, solver=solver,
-                            inputs=inputs, progress=progress)
-    program, jobs = build_program(workload, fabric)
+            program, jobs = build_program(work, fabric)
+            keep = bool(keep_paths)
+    except SpecError as exc:
+        raise (exc.within(workload_file) if workload_file and exc.file is None else exc) \
+            from None
     env = simpy.Environment()
-    network = make_network(env, fabric, model, seed=seed, routing=routing,
-                           cross_plane=cross_plane, tolerance=tolerance, solver=solver,
-                           keep_paths=bool(keep_paths))
-    ops = run_program(env, network, program, progress)
+    network = make_network(env, fabric, options, solver=solver, keep_paths=keep)
+    timings = run_program(env, network, program, progress)
+    flows = network.flow_table()
+    if network.pending_groups or np.isnan(flows.end_s).any():
+        raise SimulationError(f"{int(np.isnan(flows.end_s).sum())} flows never completed")
+    if order is not None:  # the network numbers flows as released: back to input order
+        flows = flows.take(np.argsort(order, kind="stable"))
+    makespan = float(flows.end_s.max(initial=0.0))
+    load = network.link_table(makespan)
+    links = LinkTable.of(fabric, network.link_bytes, load.busy_s, load.saturated_s,
+                         load.peak_util, makespan)
+    edges, util = network.timeline().binned(makespan, TIMELINE_BINS)
+    groups = tuple(LinkGroup(None if p < 0 else p, Tier(t)) for p, t in
+                   network.timeline().groups)
     router = network.router
     assert router is not None
-    inputs.update({"model": model, "seed": seed, "tolerance": tolerance,
-                   "routing": router.policy, "cross_plane": router.cross_plane,
-                   "failures": [f.what for f in fabric.spec.failures]})
-    result = collect(network, inputs)
-    result.op_table = ops
-    result.jobs = jobs
-    return result
+    name = getattr(work, "name", "flows")
+    info = RunInfo(
+        topology=fabric.name, workload=name,
+        workload_kind=getattr(work, "kind", "flows"), model=options.model,
+        seed=options.seed, tolerance=options.tolerance, routing=router.policy,
+        cross_plane=router.cross_plane, failures=tuple(f.what for f in fabric.spec.failures),
+        gpus_per_node=fabric.gpus_per_node, topology_file=topology_file,
+        topology_sha256=_sha256(topology_file) if topology_file else None,
+        workload_file=workload_file,
+        workload_sha256=_sha256(workload_file) if workload_file else None)
+    engine = EngineStats(network.solves, network.solved_flows) \
+        if isinstance(network, FluidNetwork) else EngineStats()
+    provenance = Provenance(mpft_sim=__version__, python=platform.python_version(),
+                            wall_s=time.perf_counter() - started,
+                            peak_rss_bytes=_peak_rss_bytes())
+    summary = summarise(info, flows, links, bill_of_materials(fabric), timings, jobs, engine,
+                        provenance)
+    # a flow list's program (a wait and a release per start time) is a means, not a result
+    ops = (OpTable.of(program, timings.start_s, timings.end_s, timings.flows)
+           if order is None else None)
+    return Result(summary=summary, link_table=links,
+                  timeline=TimelineTable(edges, groups, util), flow_table=flows, op_table=ops,
+                  fabric=fabric)

@@ -55,7 +55,8 @@ from mpft_sim._kernels import (
     select_slots,
     settle,
 )
-from mpft_sim.records import FlowTable, LinkTable, Timeline
+from mpft_sim.records import LinkLoad, Timeline
+from mpft_sim.results.flows import FlowTable, Paths
 from mpft_sim.routing import Router, Routes
 from mpft_sim.sharing import Incidence, Solver, max_min_rates
 from mpft_sim.topology.fabric import Fabric
@@ -314,18 +315,18 @@ class Network:
         np.cumsum(np.bincount(pf, minlength=n), out=path_ptr[1:])
         link_ptr = np.zeros(len(per_path) + 1, dtype=np.int64)
         np.cumsum(per_path, out=link_ptr[1:])
-        if not self.keep_paths:
-            path_ptr = np.zeros(n + 1, dtype=np.int64)
         end = f.view("end")
         latency = f.view("latency")
         return FlowTable(
             src=f.view("src").astype(np.int64), dst=f.view("dst").astype(np.int64),
             size_bytes=f.view("size"), release_s=f.view("release"), served_s=end - latency,
-            end_s=end, latency_s=latency, tag=f.view("tag").astype(np.int64),
-            tags=list(self.tags), alone_Bps=f.view("alone"), path_ptr=path_ptr,
-            path_share=share, path_link_ptr=link_ptr, path_links=links.astype(np.int64))
+            end_s=end, latency_s=latency, alone_Bps=f.view("alone").astype(np.float64),
+            tag=f.view("tag").astype(np.int64), tags=tuple(self.tags),
+            gpus_per_node=self.fabric.gpus_per_node,
+            paths=Paths(path_ptr, share, link_ptr, links.astype(np.int64))
+            if self.keep_paths else None)
 
-    def link_table(self, until: float) -> LinkTable:
+    def link_table(self, until: float) -> LinkLoad:
         """Per-link statistics up to time ``until``."""
         raise NotImplementedError
 
@@ -575,12 +576,12 @@ class FluidNetwork(Network):
 
     # -- results -----------------------------------------------------------------------------
 
-    def link_table(self, until: float) -> LinkTable:
+    def link_table(self, until: float) -> LinkLoad:
         """Per-link busy and saturated time, and peak utilisation, up to ``until``."""
         dt = until - self.since
         busy = self.busy + dt * (self.load > 1e-9 * self.cap)
         sat = self.saturated + dt * (self.load >= self.cap * (1 - 1e-9))
-        return LinkTable(busy_s=busy, saturated_s=sat, peak_util=np.minimum(self.peak, 1.0))
+        return LinkLoad(busy_s=busy, saturated_s=sat, peak_util=np.minimum(self.peak, 1.0))
 
     def timeline(self) -> Timeline:
         """Load per (plane, tier) group of links after each event."""

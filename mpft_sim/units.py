@@ -1,7 +1,11 @@
-"""Parse and format physical quantities.
+"""Parse physical quantities, and format every figure people read.
 
 Inputs carry units (``"400Gb/s"``, ``"1.2us"``, ``"64MiB"``); they are parsed once, at load
 time, into SI floats: bytes per second, seconds, bytes. Nothing after loading handles strings.
+
+Going out, this is the one place that turns numbers into text for people -- the CLI, the
+Markdown and HTML reports and the plots all use it, so a time, a price or a rate reads the same
+everywhere: ``475.3 ms``, ``50 GB/s``, ``$9.00M``, ``$4,394``, ``378.8k tokens/s``, ``1.114x``.
 """
 
 from __future__ import annotations
@@ -12,11 +16,17 @@ from typing import Any, Literal, get_args
 
 __all__ = [
     "UnitKind",
+    "bytes_unit",
     "format_bandwidth",
     "format_bytes",
+    "format_rate",
+    "format_ratio",
     "format_time",
+    "format_usd",
     "format_value",
     "parse_quantity",
+    "time_unit",
+    "usd_unit",
 ]
 
 UnitKind = Literal["bandwidth", "time", "size", "flops"]
@@ -89,39 +99,191 @@ def parse_quantity(text: object, kind: UnitKind) -> float:
     return number * factor
 
 
-def _format(value: float, steps: list[tuple[float, str]], digits: int) -> str:
-    for factor, suffix in steps:
-        if abs(value) >= factor:
-            return f"{value / factor:.{digits}g}{suffix}"
-    factor, suffix = steps[-1]
-    return f"{value / factor:.{digits}g}{suffix}"
+def _sig(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits, without exponent or trailing zeros."""
+    text = f"{value:.{digits}g}"
+    if "e" in text:  # 4 digits of 12345 -> 1.234e+04: show 12,345 instead
+        text = f"{value:,.0f}"
+    return text
 
 
-def format_bandwidth(bytes_per_s: float, digits: int = 4) -> str:
-    """Format bytes per second as ``"50GB/s"``."""
-    return _format(
-        bytes_per_s, [(1e12, "TB/s"), (1e9, "GB/s"), (1e6, "MB/s"), (1e3, "kB/s"), (1, "B/s")],
-        digits,
-    )
+def time_unit(span_s: float) -> tuple[float, str]:
+    """The factor and unit that show times up to ``span_s`` with readable numbers.
+
+    Parameters
+    ----------
+    span_s : float
+        The largest time to show, in seconds.
+
+    Returns
+    -------
+    tuple of (float, str)
+        Multiply seconds by the factor to get the unit: ``(1e3, "ms")`` for 0.475 s.
+    """
+    for factor, unit in ((1.0, "s"), (1e3, "ms"), (1e6, "µs")):
+        if span_s * factor >= 1:
+            return factor, unit
+    return 1e9, "ns"
+
+
+def bytes_unit(largest: float) -> tuple[float, str]:
+    """The factor and unit (decimal: kB, MB, GB, TB) that show byte counts up to ``largest``.
+
+    Parameters
+    ----------
+    largest : float
+        The largest byte count to show.
+
+    Returns
+    -------
+    tuple of (float, str)
+        Multiply bytes by the factor to get the unit: ``(1e-9, "GB")`` for 4.3e11.
+    """
+    for factor, unit in ((1e-12, "TB"), (1e-9, "GB"), (1e-6, "MB"), (1e-3, "kB")):
+        if largest * factor >= 1:
+            return factor, unit
+    return 1.0, "B"
+
+
+def usd_unit(largest: float) -> tuple[float, str]:
+    """The factor and unit (``$``, ``k$``, ``M$``) that show prices up to ``largest``.
+
+    Parameters
+    ----------
+    largest : float
+        The largest amount to show, in US dollars.
+
+    Returns
+    -------
+    tuple of (float, str)
+        Multiply dollars by the factor to get the unit: ``(1e-6, "M$")`` for 4.05e6.
+    """
+    for factor, unit in ((1e-6, "M$"), (1e-3, "k$")):
+        if largest * factor >= 1:
+            return factor, unit
+    return 1.0, "$"
 
 
 def format_time(seconds: float, digits: int = 4) -> str:
-    """Format seconds as ``"1.2us"``, ``"3.4ms"`` or ``"2s"``."""
+    """A duration for reading: ``"475.3 ms"``, ``"292.8 µs"``, ``"1.2 s"``, ``"0 s"``.
+
+    Parameters
+    ----------
+    seconds : float
+        The duration.
+    digits : int, default 4
+        Significant digits.
+
+    Returns
+    -------
+    str
+    """
     if seconds == 0:
-        return "0s"
-    return _format(seconds, [(1, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")], digits)
+        return "0 s"
+    factor, unit = time_unit(abs(seconds))
+    return f"{_sig(seconds * factor, digits)} {unit}"
 
 
 def format_bytes(size: float, digits: int = 4) -> str:
-    """Format bytes as ``"58.72MB"``."""
-    return _format(size, [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B")], digits)
+    """A byte count for reading (decimal units): ``"2.476 TB"``, ``"58.72 MB"``.
+
+    Parameters
+    ----------
+    size : float
+        Bytes.
+    digits : int, default 4
+        Significant digits.
+
+    Returns
+    -------
+    str
+    """
+    factor, unit = bytes_unit(abs(size))
+    return f"{_sig(size * factor, digits)} {unit}"
+
+
+def format_bandwidth(bytes_per_s: float, digits: int = 4) -> str:
+    """A bandwidth in bytes per second for reading: ``"29.75 GB/s"``.
+
+    Parameters
+    ----------
+    bytes_per_s : float
+        Bytes per second.
+    digits : int, default 4
+        Significant digits.
+
+    Returns
+    -------
+    str
+    """
+    factor, unit = bytes_unit(abs(bytes_per_s))
+    return f"{_sig(bytes_per_s * factor, digits)} {unit}/s"
+
+
+def format_usd(usd: float) -> str:
+    """An amount in US dollars for reading: millions and more with three significant digits
+    (``"$9.00M"``, ``"$1.55B"``), less in whole dollars with separators (``"$4,394"``), and
+    cents only under ten dollars (``"$3.50"``).
+
+    Parameters
+    ----------
+    usd : float
+        Dollars.
+
+    Returns
+    -------
+    str
+    """
+    size = abs(usd)
+    sign = "-" if usd < 0 else ""
+    if size >= 1e9:
+        return f"{sign}${size / 1e9:.3g}B" if size < 1e11 else f"{sign}${size / 1e9:,.0f}B"
+    if size >= 1e6:
+        return f"{sign}${size / 1e6:#.3g}M".replace(".M", "M")
+    if size >= 10 or size == 0:
+        return f"{sign}${size:,.0f}"
+    return f"{sign}${size:.2f}"
+
+
+def format_rate(value: float, unit: str, digits: int = 4) -> str:
+    """A rate with a metric prefix: ``format_rate(378_800, "tokens/s") == "378.8k tokens/s"``.
+
+    Parameters
+    ----------
+    value : float
+        The rate.
+    unit : str
+        What is counted per time, such as ``"tokens/s"``; may carry a suffix such as
+        ``"tokens/s per $M"``.
+    digits : int, default 4
+        Significant digits.
+
+    Returns
+    -------
+    str
+    """
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{_sig(value / factor, digits)}{prefix} {unit}"
+    return f"{_sig(value, digits)} {unit}"
+
+
+def format_ratio(value: float) -> str:
+    """A ratio to a reference, to four significant digits: ``"1.114x"``, ``"6.9x"``."""
+    return f"{_sig(value, 4)}x"
 
 
 def format_value(value: Any, key: str = "") -> str:
-    """Any plain value for people: thousands separators, ``_Bps`` keys as bandwidths, lists
-    and mappings inline (``a=1, b=2``), ``-`` for an empty one."""
-    if key.endswith("_Bps") and isinstance(value, int | float) and not isinstance(value, bool):
-        return format_bandwidth(value)
+    """Any plain value for people: thousands separators, ``_Bps`` keys as bandwidths, ``_s``
+    keys as times, ``_usd`` keys as money, lists and mappings inline (``a=1, b=2``), ``-`` for
+    an empty one."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if key.endswith("_Bps"):
+            return format_bandwidth(value)
+        if key.endswith("_s"):
+            return format_time(value)
+        if key.endswith("_usd"):
+            return format_usd(value)
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, int):

@@ -25,3 +25,16 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str,
         return code, out.out, out.err
 
     return run
+
+
+def run_file_bytes(folder: Path, name: str) -> bytes:
+    """A run directory file's bytes, summary.json without its ``provenance`` (the wall time
+    and peak memory of the process: the one part of a run's output that varies run to run)."""
+    data = (folder / name).read_bytes()
+    if name != "summary.json":
+        return data
+    import json
+
+    summary = json.loads(data)
+    summary.pop("provenance")
+    return json.dumps(summary, indent=2).encode()

@@ -28,7 +28,7 @@ def test_figures(comparison: Comparison) -> None:
     """One EP64 all-to-all: the MPFT and the multi-rail tree keep it under one leaf per rail
     and tie; a single-plane tree crosses spines and a failed plane shares NICs: both slower.
     The three healthy designs cost the same: $9.00M, $4,394 per GPU."""
-    rows = {r["design"]: r for r in comparison.rows}
+    rows = {r.design: r.to_dict() for r in comparison.rows}
     mpft, mrft = rows["deepseek-v3-2048"], rows["mrft-2048"]
     assert mpft["time_s"] == pytest.approx(mrft["time_s"], rel=1e-9)
     assert rows["ft2-2048"]["time_s"] > mpft["time_s"] * 1.05
@@ -41,7 +41,7 @@ def test_figures(comparison: Comparison) -> None:
     assert mpft["perf_per_musd"] == pytest.approx(
         64 * 4096 / mpft["time_s"] / (mpft["cost_usd"] / 1e6))
     assert mpft["peak_util_endpoint"] == pytest.approx(1.0)
-    assert mpft["peak_util_leaf-spine"] == 0.0
+    assert mpft["peak_util_leaf_spine"] == 0.0
 
 
 def test_cli_files_and_page(run_cli: Run, tmp_path: Path, browser: Browser) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mpft_sim.engine import replay_flows
+from mpft_sim.engine import simulate
 from mpft_sim.results import Result
 from mpft_sim.spec.topology import (
     FabricSpec,
@@ -49,9 +49,9 @@ def reference_of(result: Result) -> list[float]:
     fl = result.flow_table
     entries = []
     for f in range(len(fl)):
-        for p in range(fl.path_ptr[f], fl.path_ptr[f + 1]):
-            for link in fl.path_links[fl.path_link_ptr[p]:fl.path_link_ptr[p + 1]]:
-                entries.append((f, int(link), float(fl.path_share[p])))
+        for p in range(fl.paths.flow_ptr[f], fl.paths.flow_ptr[f + 1]):
+            for link in fl.paths.links[fl.paths.link_ptr[p]:fl.paths.link_ptr[p + 1]]:
+                entries.append((f, int(link), float(fl.paths.share[p])))
     return reference_fluid(fl.release_s.tolist(), fl.size_bytes.tolist(),
                            fl.latency_s.tolist(), entries,
                            result.fabric.capacity_Bps.tolist())
@@ -72,7 +72,7 @@ def test_engine_matches_reference_on_real_fabrics(data: st.DataObject) -> None:
     size = data.draw(st.lists(st.sampled_from([0.0, 1e6, 2e6, 5e6]), min_size=n, max_size=n))
     start = data.draw(st.lists(st.sampled_from([0.0, 0.0, 1e-5, 5e-5]), min_size=n,
                                max_size=n))
-    result = replay_flows(fabric, flow_list(src, dst, size, start),
+    result = simulate(fabric, flow_list(src, dst, size, start),
                           seed=data.draw(st.integers(0, 3)))
     assert result.flow_table.end_s == pytest.approx(reference_of(result), rel=1e-7, abs=1e-15)
 
@@ -86,7 +86,7 @@ def test_engine_matches_reference_on_an_all_to_all() -> None:
     keep = s != d
     src, dst = s[keep], d[keep]
     size = rng.uniform(0.5e6, 1.5e6, len(src))
-    result = replay_flows(fabric, flow_list(list(src), list(dst), list(size),
+    result = simulate(fabric, flow_list(list(src), list(dst), list(size),
                                             [0.0] * len(src)))
     assert result.flow_table.end_s == pytest.approx(reference_of(result), rel=1e-7)
     assert len(np.unique(result.flow_table.end_s)) > 500
@@ -102,12 +102,12 @@ def test_tolerance_error_is_bounded() -> None:
     keep = s != d
     flows = flow_list(list(s[keep]), list(d[keep]), list(rng.uniform(0.5e6, 1.5e6, keep.sum())),
                       [0.0] * int(keep.sum()))
-    exact = replay_flows(fabric, flows)
-    approx = replay_flows(fabric, flows, tolerance=1e-3)
-    err = np.abs(approx.fct_s - exact.fct_s) / exact.fct_s
+    exact = simulate(fabric, flows)
+    approx = simulate(fabric, flows, tolerance=1e-3)
+    err = np.abs(approx.flow_table.fct_s - exact.flow_table.fct_s) / exact.flow_table.fct_s
     assert np.percentile(err, 99) < 2e-3
     assert err.max() < 5e-3
-    assert approx.stats["solves"] < exact.stats["solves"] / 2
+    assert approx.summary.engine.solves < exact.summary.engine.solves / 2
 
 
 class TestAnalyticAgreement:
@@ -116,8 +116,8 @@ class TestAnalyticAgreement:
     fabric = build_fabric(load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml"))
 
     def both(self, flows: FlowList, **kw: object) -> tuple[Result, Result]:
-        return (replay_flows(self.fabric, flows, "fluid", **kw),  # type: ignore[arg-type]
-                replay_flows(self.fabric, flows, "analytic", **kw))  # type: ignore[arg-type]
+        return (simulate(self.fabric, flows, "fluid", **kw),  # type: ignore[arg-type]
+                simulate(self.fabric, flows, "analytic", **kw))  # type: ignore[arg-type]
 
     def test_uniform_permutation(self) -> None:
         """Each GPU sends 8 MB to the same-index GPU 32 servers on, sprayed (no ECMP
@@ -167,11 +167,11 @@ def test_same_seed_same_result() -> None:
     src = rng.integers(0, 2048, 300)
     dst = (src + rng.integers(1, 2047, 300)) % 2048
     flows = flow_list(list(src), list(dst), list(rng.uniform(1e5, 1e6, 300)), [0.0] * 300)
-    a, b = replay_flows(fabric, flows, seed=5), replay_flows(fabric, flows, seed=5)
+    a, b = simulate(fabric, flows, seed=5), simulate(fabric, flows, seed=5)
     assert np.array_equal(a.flow_table.end_s, b.flow_table.end_s)
-    assert np.array_equal(a.flow_table.path_links, b.flow_table.path_links)
-    c = replay_flows(fabric, flows, seed=6)
-    assert not np.array_equal(a.flow_table.path_links, c.flow_table.path_links)
+    assert np.array_equal(a.flow_table.paths.links, b.flow_table.paths.links)
+    c = simulate(fabric, flows, seed=6)
+    assert not np.array_equal(a.flow_table.paths.links, c.flow_table.paths.links)
 
 
 def test_failed_plane_costs_bandwidth() -> None:
@@ -183,8 +183,8 @@ def test_failed_plane_costs_bandwidth() -> None:
     src = np.arange(0, 256 * 8)
     flows = flow_list(list(src), list((src + 8 * 64) % 2048), [8e6] * len(src),
                       [0.0] * len(src))
-    ok = replay_flows(healthy, flows, routing="spray")
-    bad = replay_flows(broken, flows, routing="spray")
+    ok = simulate(healthy, flows, routing="spray")
+    bad = simulate(broken, flows, routing="spray")
     assert ok.makespan_s == pytest.approx(8e6 / 50e9 + 3.7e-6, rel=1e-9)
     assert bad.makespan_s == pytest.approx(2 * 8e6 / 50e9 + 3.7e-6 + 2 * 3.33e-6, rel=1e-9)
     plane0 = broken.link_plane == 0

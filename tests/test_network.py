@@ -25,7 +25,8 @@ def links_only(capacity: list[float]) -> Any:
     """A stand-in fabric: just links with capacities (all plane 0, tier 1)."""
     n = len(capacity)
     return SimpleNamespace(n_links=n, capacity_Bps=np.array(capacity, dtype=float),
-                           link_plane=np.zeros(n, np.int16), link_tier=np.ones(n, np.int8))
+                           gpus_per_node=8, link_plane=np.zeros(n, np.int16),
+                           link_tier=np.ones(n, np.int8))
 
 
 def routes_of(flows: list[Flow]) -> Routes:

@@ -23,7 +23,7 @@ def test_dataframes(result: Result) -> None:
     """flows, links and ops are DataFrames with the documented columns, one row per item."""
     flows, links, ops = result.flows, result.links, result.ops
     assert list(flows.columns) == ["id", "src", "dst", "size_bytes", "start_s", "served_s",
-                                   "end_s", "latency_s", "fct_s", "tag"]
+                                   "end_s", "latency_s", "fct_s", "alone_Bps", "tag"]
     assert len(flows) == len(result.flow_table)
     assert np.allclose(flows.fct_s, flows.end_s - flows.start_s)
     assert set(flows.tag.unique()) == {"dispatch", "combine"}
@@ -50,7 +50,7 @@ def test_records_without_pandas(result: Result, monkeypatch: pytest.MonkeyPatch)
     flows = result.flows
     assert isinstance(flows, np.recarray)
     assert flows.dtype.names == ("id", "src", "dst", "size_bytes", "start_s", "served_s",
-                                 "end_s", "latency_s", "fct_s", "tag")
+                                 "end_s", "latency_s", "fct_s", "alone_Bps", "tag")
     assert np.array_equal(flows.end_s, result.flow_table.end_s)
     assert isinstance(result.links, np.recarray) and isinstance(result.ops, np.recarray)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from mpft_sim.engine import replay_flows
+from mpft_sim.engine import simulate
 from mpft_sim.errors import RoutingError
 from mpft_sim.results import Result
 from mpft_sim.routing import Router, Routes
@@ -32,7 +32,7 @@ from mpft_sim.spec.topology import (
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric, LinkKind, NodeKind
 from mpft_sim.workload.flows import FlowList
-from tests.conftest import ROOT, TOPOLOGIES
+from tests.conftest import ROOT, TOPOLOGIES, run_file_bytes
 
 Run = Callable[..., tuple[int, str, str]]
 IntArray = NDArray[np.int64]
@@ -130,12 +130,12 @@ def assert_chain(fab: Fabric, links: IntArray, src: int | None = None,
 def one_flow(fab: Fabric, src: str, dst: str, size: float = 64.0, **kw: object) -> Result:
     """Replay a single flow released at t = 0."""
     flows = FlowList(idx(fab, src), idx(fab, dst), np.array([size]), np.array([0.0]), ("",))
-    return replay_flows(fab, flows, **kw)  # type: ignore[arg-type]
+    return simulate(fab, flows, **kw)  # type: ignore[arg-type]
 
 
 def flow_links(result: Result, f: int = 0) -> IntArray:
     """Link ids of a single-path flow, from its flows.csv text."""
-    return np.array([int(x) for x in result.flow_table.paths_text(f).split()], dtype=np.int64)
+    return np.array([int(x) for x in result.flow_table.paths.text(f).split()], dtype=np.int64)
 
 
 def tier2(fab: Fabric, routes: Routes) -> tuple[IntArray, IntArray]:
@@ -472,11 +472,11 @@ def test_multi_plane_nic_splits_evenly() -> None:
     fab = fabric("mp-nic")
     result = one_flow(fab, "n0/gpu1", "n5/gpu2", size=1e6)
     fl = result.flow_table
-    assert fl.path_share.tolist() == [0.5, 0.5]
+    assert fl.paths.share.tolist() == [0.5, 0.5]
     src, dst = idx(fab, "n0/gpu1", "n5/gpu2")
     planes = set()
     for p in range(2):
-        links = fl.path_links[fl.path_link_ptr[p]:fl.path_link_ptr[p + 1]]
+        links = fl.paths.links[fl.paths.link_ptr[p]:fl.paths.link_ptr[p + 1]]
         assert_hops(fab, links, ["n0/gpu1>n0/nic1", "n0/nic1>p?/leaf/0", "p?/leaf/0>p?/spine/*",
                                  "p?/spine/*>p?/leaf/5", "p?/leaf/5>n5/nic2", "n5/nic2>n5/gpu2"])
         assert_chain(fab, links, src, dst)
@@ -672,8 +672,8 @@ def test_cli_fail_plane(run_cli: Run, tmp_path: Path) -> None:
                            "--fail", "plane=1", "-o", out, "-q")
     assert code == 0, err
     links = read_csv(out / "links.csv")
-    plane = {int(r["id"]): int(r["plane"]) for r in links}
-    alive = {int(r["id"]): r["alive"] == "1" for r in links}
+    plane = {int(r["id"]): int(r["plane"] or -1) for r in links}
+    alive = {int(r["id"]): r["alive"] == "true" for r in links}
     assert {alive[i] for i in plane if plane[i] == 1} == {False}
     assert all(alive[i] for i in plane if plane[i] != 1)
     flows = read_csv(out / "flows.csv")
@@ -681,8 +681,8 @@ def test_cli_fail_plane(run_cli: Run, tmp_path: Path) -> None:
     used = [i for row in flows for i in link_ids(row["links"])]
     assert used and all(plane[i] != 1 for i in used) and all(alive[i] for i in used)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["inputs"]["failures"] == ["plane=1"]
-    assert summary["utilisation"]["by_plane"]["1"]["bytes"] == 0.0
+    assert summary["info"]["failures"] == ["plane=1"]
+    assert summary["by_plane"]["1"]["bytes"] == 0.0
 
 
 def test_cli_fail_unknown_plane(run_cli: Run, tmp_path: Path) -> None:
@@ -706,5 +706,5 @@ def test_simulate_is_deterministic(run_cli: Run, tmp_path: Path, policy: str) ->
         code, _, err = run_cli("simulate", TOPOLOGIES / "deepseek-v3-2048.yaml", EXAMPLE,
                                "--routing", policy, "--seed", "3", "-o", tmp_path / name, "-q")
         assert code == 0, err
-    for file in ("flows.csv", "links.csv", "summary.json"):
-        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+    for file in ("flows.csv", "links.csv", "summary.json", "report.md", "report.html"):
+        assert run_file_bytes(tmp_path / "a", file) == run_file_bytes(tmp_path / "b", file)

@@ -221,7 +221,7 @@ def test_rows_carry_the_figures(reference: Path) -> None:
     m = first["metrics"]
     assert (m["gpus"], m["job_gpus"]) == (16, 16)
     assert m["dispatch_s"] > 0 and m["combine_s"] > 0 and m["fct_p99_s"] > 0
-    assert 0 < m["mean_util_leaf-spine"] <= m["peak_util_leaf-spine"] <= 1
+    assert 0 < m["mean_util_leaf_spine"] <= m["peak_util_leaf_spine"] <= 1
     assert m["cost_per_gpu_usd"] == pytest.approx(m["cost_usd"] / 16)
     assert m["perf_per_musd"] == pytest.approx(m["tokens_per_s"] / (m["cost_usd"] / 1e6))
     assert first["wall_s"] > 0  # kept in points.jsonl, not in the CSV

@@ -54,6 +54,6 @@ def test_parse_quantity_rejects(text: object, kind: str, message: str) -> None:
 
 def test_format() -> None:
     """Formatting picks a readable prefix."""
-    assert format_bandwidth(50e9) == "50GB/s"
-    assert format_time(3.7e-6) == "3.7us"
-    assert format_time(0) == "0s"
+    assert format_bandwidth(50e9) == "50 GB/s"
+    assert format_time(3.7e-6) == "3.7 µs"
+    assert format_time(0) == "0 s"

@@ -7,11 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from mpft_sim.compare import TIERS, Comparison
+from mpft_sim.compare import Comparison, DesignRow
 from mpft_sim.report.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from mpft_sim.report.files import write_json
 from mpft_sim.report.style import new_figure, save_figure
-from mpft_sim.units import format_time
+from mpft_sim.topology.fabric import SWITCHED_TIERS
+from mpft_sim.units import format_rate, format_ratio, format_time, format_usd
+
+TIERS = tuple(t.label for t in SWITCHED_TIERS)
 
 __all__ = ["compare_table", "plot_comparison", "text_table", "write_comparison"]
 
@@ -28,6 +31,15 @@ def _t(x: Any) -> str:
     return "-" if x is None else format_time(float(x), 4)
 
 
+def _util(r: DesignRow, kind: str, tier: str) -> float:
+    value = getattr(r.metrics, f"{kind}_util_{tier.replace('-', '_')}")
+    return float(value) if value is not None else 0.0
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else format_usd(value)
+
+
 def compare_table(comparison: Comparison) -> list[list[str]]:
     """The comparison as rows of text: a header row, then one row per design."""
     metric = _METRIC[comparison.metric]
@@ -35,16 +47,17 @@ def compare_table(comparison: Comparison) -> list[list[str]]:
             "peak util (endpoint / leaf-spine)", "cost", "cost/GPU", "perf per $M"]
     rows = [head]
     for r in comparison.rows:
-        peaks = " / ".join(f"{r.get(f'peak_util_{t}', 0):.0%}" for t in TIERS[:2])
-        perf = r["perf_per_musd"]
+        m = r.metrics
+        peaks = " / ".join(f"{_util(r, 'peak', t):.0%}" for t in TIERS[:2])
+        perf = m.perf_per_musd
+        unit = (m.perf_unit or "").replace(" per $M", "")
         rows.append([
-            r["design"] + (f" ({', '.join(r['failures'])} failed)" if r["failures"] else ""),
-            _t(r["time_s"]),
-            f"{r['time_vs_first']:.3f}x" if r.get("time_vs_first") else "-",
-            _t(r["dispatch_s"]), _t(r["combine_s"]), _t(r["fct_p99_s"]),
-            _t(r["exposed_comm_s"]), peaks,
-            f"${r['cost_usd'] / 1e6:,.2f}M", f"${r['cost_per_gpu_usd']:,.0f}",
-            f"{perf:,.4g} {r['perf_unit'].replace(' per $M', '')}",
+            r.design + (f" ({', '.join(r.failures)} failed)" if r.failures else ""),
+            _t(m.time_s),
+            format_ratio(r.time_vs_first) if r.time_vs_first else "-",
+            _t(m.dispatch_s), _t(m.combine_s), _t(m.fct_p99_s),
+            _t(m.exposed_comm_s), peaks, _money(m.cost_usd), _money(m.cost_per_gpu_usd),
+            format_rate(perf, unit) if perf is not None else "-",
         ])
     return rows
 
@@ -61,8 +74,12 @@ def text_table(rows: list[list[str]]) -> str:
 
 
 def _labels(comparison: Comparison) -> list[str]:
-    return [r["design"] + ("\n(" + ", ".join(r["failures"]) + " failed)" if r["failures"]
-                           else "") for r in comparison.rows]
+    return [r.design + ("\n(" + ", ".join(r.failures) + " failed)" if r.failures else "")
+            for r in comparison.rows]
+
+
+def _time(r: DesignRow) -> float:
+    return r.metrics.time_s or 0.0
 
 
 def _scale(values: list[float]) -> tuple[float, str]:
@@ -74,28 +91,29 @@ def plot_time(comparison: Comparison, path: Path) -> None:
     """Each design's step time (stacked by its breakdown for training), shortest first."""
     rows = comparison.rows
     labels = _labels(comparison)
-    factor, unit = _scale([r["time_s"] for r in rows])
-    stacked = all("breakdown" in r for r in rows)
+    factor, unit = _scale([_time(r) for r in rows])
+    stacked = all(r.breakdown is not None for r in rows)
     fig, ax = new_figure(9, 1.2 + 0.8 * len(rows) + (0.5 if stacked else 0.0))
     y = np.arange(len(rows))[::-1]
     if stacked:
         left = np.zeros(len(rows))
         for key, name, colour in _BREAKDOWN:
-            width = np.array([r["breakdown"][key] for r in rows]) * factor
+            width = np.array([getattr(r.breakdown, key) for r in rows]) * factor
             ax.barh(y, width, left=left, color=colour, label=name, height=0.6)
             left += width
         # below the axis, where it cannot cover a bar or its label
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.12 / len(rows)),
                   fontsize=8, ncols=3, frameon=False)
     else:
-        ax.barh(y, [r["time_s"] * factor for r in rows], color="#4c78a8", height=0.6)
+        ax.barh(y, [_time(r) * factor for r in rows], color="#4c78a8", height=0.6)
     for yi, r in zip(y, rows, strict=True):
-        ax.annotate(f"{r['time_s'] * factor:.4g} {unit}  ({r['time_vs_first']:.3f}x)",
-                    (r["time_s"] * factor, yi), xytext=(4, 0), textcoords="offset points",
+        ratio = format_ratio(r.time_vs_first) if r.time_vs_first else "-"
+        ax.annotate(f"{_time(r) * factor:.4g} {unit}  ({ratio})",
+                    (_time(r) * factor, yi), xytext=(4, 0), textcoords="offset points",
                     va="center", fontsize=8)
     ax.set_yticks(y, labels)
     ax.set_xlabel(f"{_METRIC[comparison.metric]} [{unit}]")
-    ax.set_xlim(0, max(r["time_s"] for r in rows) * factor * 1.3)
+    ax.set_xlim(0, max(_time(r) for r in rows) * factor * 1.3)
     ax.set_title(f"{comparison.workload}: {_METRIC[comparison.metric]} per design "
                  f"({comparison.model} model)")
     ax.grid(False, axis="y")
@@ -108,16 +126,17 @@ def plot_value(comparison: Comparison, path: Path) -> None:
     labels = _labels(comparison)
     fig, (a, b) = new_figure(11, 1.2 + 0.7 * len(rows), ncols=2)
     y = np.arange(len(rows))[::-1]
-    a.barh(y, [r["cost_per_gpu_usd"] / 1e3 for r in rows], color="#3b6ea8", height=0.6)
+    a.barh(y, [(r.metrics.cost_per_gpu_usd or 0.0) / 1e3 for r in rows], color="#3b6ea8",
+           height=0.6)
     a.set_yticks(y, labels)
     a.set_xlabel("network cost per GPU [k$]")
     a.set_title("What each design costs")
-    perf = np.array([r["perf_per_musd"] for r in rows])
+    perf = np.array([r.metrics.perf_per_musd or 0.0 for r in rows])
     scale, prefix = next(((f, p) for f, p in ((1e9, "G"), (1e6, "M"), (1e3, "k"))
                           if perf.max(initial=0) >= f), (1.0, ""))
     b.barh(y, perf / scale, color="#54a24b", height=0.6)
     b.set_yticks(y, [""] * len(rows))
-    unit = rows[0]["perf_unit"] if rows else ""
+    unit = (rows[0].metrics.perf_unit or "") if rows else ""
     b.set_xlabel(f"{prefix} {unit}".strip() if prefix else unit)
     b.set_title("Performance per million dollars of network")
     for ax in (a, b):
@@ -128,15 +147,17 @@ def plot_value(comparison: Comparison, path: Path) -> None:
 def plot_utilisation(comparison: Comparison, path: Path) -> None:
     """Peak and mean utilisation of each tier of switched links, per design."""
     rows = comparison.rows
-    tiers = [t for t in TIERS if any(f"peak_util_{t}" in r for r in rows)]
+    tiers = [t for t in TIERS
+             if any(getattr(r.metrics, f"peak_util_{t.replace('-', '_')}") is not None
+                    for r in rows)]
     fig, ax = new_figure(10, 4.5)
     n = len(rows)
     width = 0.8 / max(n, 1)
     x = np.arange(len(tiers))
     colours = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"]
     for i, (r, label) in enumerate(zip(rows, _labels(comparison), strict=True)):
-        peak = [r.get(f"peak_util_{t}", 0.0) * 100 for t in tiers]
-        mean = [r.get(f"mean_util_{t}", 0.0) * 100 for t in tiers]
+        peak = [_util(r, "peak", t) * 100 for t in tiers]
+        mean = [_util(r, "mean", t) * 100 for t in tiers]
         colour = colours[i % len(colours)]
         ax.bar(x + i * width, peak, width, color=colour, alpha=0.35)
         ax.bar(x + i * width, mean, width, color=colour, label=label.replace("\n", " "))
@@ -154,8 +175,8 @@ def plot_alltoall(comparison: Comparison, path: Path) -> None:
     rows = comparison.rows
     fig, ax = new_figure(9, 1.2 + 0.7 * len(rows))
     y = np.arange(len(rows))[::-1]
-    d = np.array([r["dispatch_s"] or 0.0 for r in rows]) * 1e3
-    c = np.array([r["combine_s"] or 0.0 for r in rows]) * 1e3
+    d = np.array([r.metrics.dispatch_s or 0.0 for r in rows]) * 1e3
+    c = np.array([r.metrics.combine_s or 0.0 for r in rows]) * 1e3
     ax.barh(y + 0.18, d, height=0.35, color="#4c78a8", label="dispatch (FP8)")
     ax.barh(y - 0.18, c, height=0.35, color="#f58518", label="combine (BF16)")
     ax.set_yticks(y, _labels(comparison))
@@ -172,7 +193,7 @@ def plot_comparison(comparison: Comparison, out_dir: Path) -> list[str]:
     plot_time(comparison, out_dir / names[0])
     plot_value(comparison, out_dir / names[1])
     plot_utilisation(comparison, out_dir / names[2])
-    if any(r["dispatch_s"] for r in comparison.rows):
+    if any(r.metrics.dispatch_s for r in comparison.rows):
         plot_alltoall(comparison, out_dir / "compare_alltoall.png")
         names.append("compare_alltoall.png")
     return names
@@ -198,31 +219,31 @@ def _blocks(comparison: Comparison, figures: list[str]) -> list[Block]:
     rows = compare_table(comparison)
     metric = _METRIC[comparison.metric]
     first = comparison.rows[0]
-    best = min(comparison.rows, key=lambda r: r["time_s"])
-    value = max(comparison.rows, key=lambda r: r["perf_per_musd"])
+    best = min(comparison.rows, key=_time)
+    value = max(comparison.rows, key=lambda r: r.metrics.perf_per_musd or 0.0)
     blocks: list[Block] = [
         Paragraph(f"Workload {comparison.workload!r} on {len(comparison.rows)} designs "
                   f"({comparison.model} model). The {metric} is compared with the first "
-                  f"design, {first['design']}. Fastest: {best['design']} "
-                  f"({_t(best['time_s'])}); best performance per dollar: {value['design']}."),
+                  f"design, {first.design}. Fastest: {best.design} "
+                  f"({_t(best.metrics.time_s)}); best performance per dollar: {value.design}."),
         Heading("Side by side"),
         Table(rows[0], rows[1:]),
     ]
-    breakdowns = [r for r in comparison.rows if "breakdown" in r]
+    breakdowns = [r for r in comparison.rows if r.breakdown is not None]
     if breakdowns:
         blocks += [Heading("Step breakdown"),
                    Table(["design", *(name for _, name, _ in _BREAKDOWN)],
-                         [[r["design"], *(_t(r["breakdown"][key]) for key, _, _ in _BREAKDOWN)]
+                         [[r.design, *(_t(getattr(r.breakdown, key)) for key, _, _ in _BREAKDOWN)]
                           for r in breakdowns]),
                    Paragraph("Mean over the job's lanes; the rows add up to the step time.",
                              note=True)]
-    failed = [r for r in comparison.rows if r["failures"]]
+    failed = [r for r in comparison.rows if r.failures]
     for r in failed:
-        blocks.append(Paragraph(f"{r['design']} runs with {', '.join(r['failures'])} failed: "
-                                f"{r['time_vs_first']:.3f}x the first design's {metric}.",
-                                note=True))
+        ratio = format_ratio(r.time_vs_first) if r.time_vs_first else "-"
+        blocks.append(Paragraph(f"{r.design} runs with {', '.join(r.failures)} failed: "
+                                f"{ratio} the first design's {metric}.", note=True))
     blocks.append(Heading("Figures"))
-    unit = comparison.rows[0]["perf_unit"] if comparison.rows else ""
+    unit = (comparison.rows[0].metrics.perf_unit or "") if comparison.rows else ""
     for name in figures:
         title, caption = _CAPTIONS[name]
         blocks.append(Figure(name, title, caption.format(metric=metric, unit=unit)))

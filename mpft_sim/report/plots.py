@@ -9,9 +9,8 @@ each is given by the ``*_height_in`` functions, so callers (and tests) know the 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.lines import Line2D
@@ -22,17 +21,14 @@ from numpy.typing import ArrayLike, NDArray
 from mpft_sim.report.style import (
     REPORT_WIDTH_IN,
     TIER_COLOURS,
-    TIER_ORDER,
-    bytes_unit,
-    fmt_time,
-    fmt_usd,
     new_figure,
     no_data,
     save_figure,
     snap_in,
-    time_unit,
-    usd_unit,
 )
+from mpft_sim.topology.cost import BomItemRecord
+from mpft_sim.topology.fabric import SWITCHED_TIERS, Tier
+from mpft_sim.units import bytes_unit, format_time, format_usd, time_unit, usd_unit
 
 __all__ = [
     "COST_HEIGHT_IN",
@@ -55,7 +51,8 @@ COST_HEIGHT_IN = 4.2
 
 _TIER_LABEL = {"endpoint": "endpoint (NIC-leaf)", "leaf-spine": "leaf-spine",
                "spine-core": "spine-core", "node": "inside servers (NVLink/PCIe)"}
-_FABRIC_TIERS = ("endpoint", "leaf-spine", "spine-core")
+_FABRIC_TIERS = tuple(t.label for t in SWITCHED_TIERS)
+TIER_ORDER = (*_FABRIC_TIERS, Tier.NODE.label)  # outwards from the NIC, then inside servers
 
 
 # ---------------------------------------------------------------- utilisation heatmap
@@ -279,7 +276,7 @@ def fct_cdf(q: ArrayLike, fct_s: ArrayLike, slowdown: ArrayLike, path: str | Pat
                              else float(fct.max()))
     left.plot(fct * factor, levels, color="#4e79a7", linewidth=2)
     right.plot(slow, levels, color="#e15759", linewidth=2)
-    for ax, values, scale, fmt in ((left, fct, factor, fmt_time),
+    for ax, values, scale, fmt in ((left, fct, factor, format_time),
                                    (right, slow, 1.0, lambda v: f"{v:.3g}×")):
         if long_tail(values):
             ax.set_xscale("log")
@@ -300,8 +297,8 @@ def fct_cdf(q: ArrayLike, fct_s: ArrayLike, slowdown: ArrayLike, path: str | Pat
         strip.legend(handles, names, loc="center", ncol=len(handles), fontsize=9,
                      frameon=False, handlelength=1.8, columnspacing=1.2)
     count = f"{flows:,} flows" if flows is not None else "flows"
-    fig.suptitle(f"{count}: completion time p50 {fmt_time(at(fct, 0.5))}, p99 "
-                 f"{fmt_time(at(fct, 0.99))}; slowdown p50 {at(slow, 0.5):.3g}×, p99 "
+    fig.suptitle(f"{count}: completion time p50 {format_time(at(fct, 0.5))}, p99 "
+                 f"{format_time(at(fct, 0.99))}; slowdown p50 {at(slow, 0.5):.3g}×, p99 "
                  f"{at(slow, 0.99):.3g}×", fontsize=11)
     save_figure(fig, path)
 
@@ -416,14 +413,14 @@ def _plain(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def cost_breakdown(items: Sequence[Mapping[str, Any]], endpoints: int, path: str | Path,
+def cost_breakdown(items: Sequence[BomItemRecord], endpoints: int, path: str | Path,
                    name: str = "") -> None:
     """Network cost by component (switches by tier, cables by tier, NICs).
 
     Parameters
     ----------
-    items : sequence of mapping
-        Bill-of-materials lines with ``item``, ``count``, ``unit_usd`` and ``total_usd``.
+    items : sequence of BomItemRecord
+        Bill-of-materials lines.
     endpoints : int
         GPUs the network connects (for the cost per GPU in the title).
     path : str or Path
@@ -432,7 +429,7 @@ def cost_breakdown(items: Sequence[Mapping[str, Any]], endpoints: int, path: str
         The design's name, for the title.
     """
     fig, ax = new_figure(REPORT_WIDTH_IN, COST_HEIGHT_IN)
-    totals = np.array([float(i["total_usd"]) for i in items])
+    totals = np.array([i.total_usd for i in items])
     cost = float(totals.sum()) if len(totals) else 0.0
     design = f" of {name}" if name else ""
     if not len(items):
@@ -443,22 +440,22 @@ def cost_breakdown(items: Sequence[Mapping[str, Any]], endpoints: int, path: str
     peak_usd = float(totals.max()) if totals.max() > 0 else 1.0
     factor, unit = usd_unit(peak_usd)
     y = np.arange(len(items))
-    ax.barh(y, totals * factor, color=[_cost_colour(str(i["item"])) for i in items])
+    ax.barh(y, totals * factor, color=[_cost_colour(i.item) for i in items])
     for k, item in enumerate(items):
         share = f", {totals[k] / cost:.0%} of the total" if cost > 0 else ""
-        text = (f"{fmt_usd(totals[k])}  ({int(item['count']):,} × "
-                f"{fmt_usd(float(item['unit_usd']))}{share})")
+        text = (f"{format_usd(totals[k])}  ({item.count:,} × "
+                f"{format_usd(item.unit_usd)}{share})")
         ax.text(totals[k] * factor + peak_usd * factor * 0.01, k, _plain(text), va="center",
                 fontsize=9)
-    ax.set_yticks(y, [str(i["item"]) for i in items])
+    ax.set_yticks(y, [i.item for i in items])
     ax.invert_yaxis()
     ax.set_xlim(0, peak_usd * factor * 1.5)
     ax.grid(False, axis="y")
     ax.set_xlabel(_plain(f"cost [{unit}]"))
-    per = f" ({fmt_usd(cost / endpoints)} per GPU)" if endpoints > 0 else ""
-    ax.set_title(_plain(f"Network cost{design}: {fmt_usd(cost)} for {endpoints:,} GPUs{per}, "
+    per = f" ({format_usd(cost / endpoints)} per GPU)" if endpoints > 0 else ""
+    ax.set_title(_plain(f"Network cost{design}: {format_usd(cost)} for {endpoints:,} GPUs{per}, "
                         "by component"))
-    kinds = {_cost_colour(str(i["item"])) for i in items}
+    kinds = {_cost_colour(i.item) for i in items}
     ax.legend(handles=[Patch(facecolor=c, label=v) for c, v in
                        ((_cost_colour("switch"), "switches"), (_cost_colour("cable"), "cables"),
                         (_cost_colour("NIC"), "NICs")) if c in kinds],

@@ -1,11 +1,10 @@
-"""The report of one simulation run: report.md, a self-contained report.html and the PNGs,
-written next to the files ``mpft-sim simulate`` left in the run directory."""
+"""The report of one run: report.md, a self-contained report.html and the PNGs, drawn from
+a :class:`~mpft_sim.results.Run` -- a run in memory, or one read back from its directory."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,60 +19,60 @@ from mpft_sim.report.document import (
     to_html,
     to_markdown,
 )
-from mpft_sim.report.files import staged_dir
-from mpft_sim.report.rundir import RunData, load_run
-from mpft_sim.report.style import TIER_ORDER, fmt_bandwidth, fmt_bytes, fmt_time, fmt_usd
-from mpft_sim.units import format_value
+from mpft_sim.results import JobSummary, Run, RunSummary
+from mpft_sim.results.tables import LinkGroup
+from mpft_sim.topology.fabric import SWITCHED_TIERS, Tier
+from mpft_sim.units import (
+    format_bandwidth,
+    format_bytes,
+    format_rate,
+    format_time,
+    format_usd,
+    format_value,
+)
 
 __all__ = ["report_blocks", "write_report"]
 
-def write_report(run_dir: str | Path) -> list[str]:
-    """Write the report of a run next to its files.
+
+def write_report(run: Run, folder: str | Path) -> list[str]:
+    """Write the report of a run into ``folder``.
 
     Parameters
     ----------
-    run_dir : str or Path
-        A folder written by ``mpft-sim simulate`` (summary.json, links.csv, timeline.csv, and
-        ops.csv for programs; flows.csv is not needed).
+    run : Run
+        A run in memory (a :class:`~mpft_sim.results.Result`) or read back with
+        :func:`~mpft_sim.results.load_run`.
+    folder : str or Path
+        An existing folder; ``write_run`` stages one so that all files appear together.
 
     Returns
     -------
     list of str
         The names of the files written: report.md, report.html, then the PNGs.
-
-    Raises
-    ------
-    SpecError
-        If a required file is missing or malformed (the error names it). Nothing is written
-        then: all the report's files appear together or none do.
     """
-    run = load_run(run_dir)
+    out = Path(folder)
     title = _title(run.summary)
-    with staged_dir(run.folder) as tmp:
-        figures = _draw(run, tmp)
-        blocks = report_blocks(run, figures)
-        (tmp / "report.md").write_text(to_markdown(title, blocks), encoding="utf-8")
-        (tmp / "report.html").write_text(to_html(title, blocks, tmp), encoding="utf-8")
+    figures = _draw(run, out)
+    blocks = report_blocks(run, figures)
+    (out / "report.md").write_text(to_markdown(title, blocks), encoding="utf-8")
+    (out / "report.html").write_text(to_html(title, blocks, out), encoding="utf-8")
     return ["report.md", "report.html", *(f.file for f in figures)]
 
 
-def _title(summary: Mapping[str, Any]) -> str:
-    inputs = summary["inputs"]
-    workload = inputs.get("workload", "workload")
-    topology = inputs.get("topology", summary["cost"]["name"])
-    return f"Simulation report: {workload} on {topology}"
+def _title(summary: RunSummary) -> str:
+    return f"Simulation report: {summary.info.workload} on {summary.info.topology}"
 
 
 # ------------------------------------------------------------------------------- figures
 
 
-def _draw(run: RunData, folder: Path) -> list[Figure]:
+def _draw(run: Run, folder: Path) -> list[Figure]:
     """Draw every figure the run has data for; return them in report order: what happened
     over time, where in the network, how evenly, what flows saw, what it cost."""
-    s, links, tl = run.summary, run.links, run.timeline
+    s, links, tl = run.summary, run.link_table, run.timeline
     figures = []
-    if run.ops is not None:
-        g = timeline.gantt(run.ops)
+    if run.op_table is not None and s.jobs:
+        g = timeline.gantt(run.op_table)
         if g.labels:
             timeline.draw(g, folder / "timeline.png")
             figures.append(Figure(
@@ -81,8 +80,8 @@ def _draw(run: RunData, folder: Path) -> list[Figure]:
                 "Step timeline per lane (a lane is the GPUs that run in lockstep): compute on "
                 "the upper bar, communication below it. Gaps in the compute bar are time the "
                 "GPUs wait: pipeline bubbles or exposed communication."))
-    plots.utilisation_heatmap(np.r_[tl.start_s[:1], tl.end_s], tl.groups,
-                              tl.util * _used_scale(run)[None, :],
+    names = [g.name for g in tl.groups]
+    plots.utilisation_heatmap(tl.edges_s, names, tl.util * _used_scale(run)[None, :],
                               folder / "utilisation_heatmap.png", failed=_failed_groups(run),
                               idle=_idle_groups(run),
                               label="mean utilisation of the group's used links")
@@ -91,57 +90,49 @@ def _draw(run: RunData, folder: Path) -> list[Figure]:
         "Link utilisation over time: one row per plane and tier; colour = mean utilisation, in "
         "each time bin, of the group's links that carried traffic during the run (yellow = at "
         "capacity). A dark row in an otherwise busy tier is an idle or dead plane."))
-    plots.plane_balance(links.plane, links.tier, links.bytes, links.alive,
+    tiers = np.array([t.label for t in Tier], dtype=object)[links.tier]
+    plots.plane_balance(links.plane, tiers, links.bytes, links.alive,
                         folder / "plane_balance.png")
     figures.append(Figure(
         "plane_balance.png", "Bytes carried per plane and tier",
         "Bytes each plane carried, per tier, with the mean of the live planes dashed: a "
         "balanced multi-plane fabric has bars of equal height."))
-    plots.utilisation_cdf(links.mean_util, links.tier, links.bytes,
-                          folder / "utilisation_cdf.png")
+    plots.utilisation_cdf(links.mean_util, tiers, links.bytes, folder / "utilisation_cdf.png")
     figures.append(Figure(
         "utilisation_cdf.png", "CDF of per-link mean utilisation by tier",
         "Distribution of per-link mean utilisation over the run, per tier (links that carried "
         "traffic). A curve far to the right is a tier that limits the run; a wide spread "
         "within a tier is load imbalance."))
-    cdf = s["fct_cdf"]
-    plots.fct_cdf(cdf["q"], cdf["fct_s"], cdf["slowdown"], folder / "fct_cdf.png",
-                  flows=int(s["flows"]))
+    cdf = s.fct_cdf
+    plots.fct_cdf(cdf.q, cdf.fct_s, cdf.slowdown, folder / "fct_cdf.png", flows=s.flows)
     figures.append(Figure(
         "fct_cdf.png", "Flow completion time and slowdown CDFs",
         "Flow completion time (left) and slowdown: the completion time over the time the flow "
         "would take alone on an idle network (right)."))
-    cost = s["cost"]
-    plots.cost_breakdown(cost["items"], int(cost["endpoints"]), folder / "cost_breakdown.png",
-                         name=str(cost["name"]))
+    cost = s.cost
+    plots.cost_breakdown(cost.items, cost.endpoints, folder / "cost_breakdown.png",
+                         name=cost.name)
     figures.append(Figure(
         "cost_breakdown.png", "Network cost by component",
         "Network cost by component, from the bill of materials and the price book."))
     return figures
 
 
-def _group_masks(run: RunData) -> dict[str, NDArray[np.bool_]]:
-    """The links of each timeline group: ``p<plane>/<tier>`` or ``node/<tier>`` (plane -1)."""
-    lk = run.links
-    tiers, code = np.unique(lk.tier.astype(str), return_inverse=True)
-    out = {}
-    for group in run.timeline.groups:
-        where, _, tier = group.partition("/")
-        plane = -1 if where == "node" else int(where[1:]) if where[1:].isdigit() else None
-        known = tier in tiers and plane is not None
-        out[group] = ((code == int(np.searchsorted(tiers, tier))) & (lk.plane == plane) if known
-                      else np.zeros(len(code), dtype=bool))
-    return out
+def _group_masks(run: Run) -> dict[LinkGroup, NDArray[np.bool_]]:
+    """The links of each timeline group."""
+    lk = run.link_table
+    return {g: (lk.tier == g.tier) & (lk.plane == (-1 if g.plane is None else g.plane))
+            for g in run.timeline.groups}
 
 
-def _used_scale(run: RunData) -> NDArray[np.float64]:
+def _used_scale(run: Run) -> NDArray[np.float64]:
     """Per timeline group, its capacity over the capacity of its links that carried traffic.
 
-    timeline.csv divides each group's load by the capacity of all its links; links that never
+    The timeline divides each group's load by the capacity of all its links; links that never
     carried a byte add no load, so multiplying by this factor gives exactly the utilisation of
     the links the run used. A job on 64 of 2,048 GPUs then shows its real load instead of 3%.
     """
-    lk = run.links
+    lk = run.link_table
     out = np.ones(len(run.timeline.groups))
     for g, mine in enumerate(_group_masks(run).values()):
         used = float(lk.capacity_Bps[mine & (lk.bytes > 0)].sum())
@@ -150,16 +141,17 @@ def _used_scale(run: RunData) -> NDArray[np.float64]:
     return out
 
 
-def _idle_groups(run: RunData) -> set[str]:
+def _idle_groups(run: Run) -> set[str]:
     """Timeline groups none of whose links carried a byte."""
-    carried = run.links.bytes > 0
-    return {g for g, mine in _group_masks(run).items() if not carried[mine].any()}
+    carried = run.link_table.bytes > 0
+    return {g.name for g, mine in _group_masks(run).items() if not carried[mine].any()}
 
 
-def _failed_groups(run: RunData) -> set[str]:
+def _failed_groups(run: Run) -> set[str]:
     """Timeline groups whose links all failed."""
-    alive = run.links.alive
-    return {g for g, mine in _group_masks(run).items() if mine.any() and not alive[mine].any()}
+    alive = run.link_table.alive
+    return {g.name for g, mine in _group_masks(run).items()
+            if mine.any() and not alive[mine].any()}
 
 
 # ------------------------------------------------------------------------------- content
@@ -177,49 +169,41 @@ _BREAKDOWN = (("forward_s", "forward"),
               ("optimizer_s", "optimizer (gradient sync and update)"))
 
 
-def _step_rows(step: Mapping[str, Any]) -> list[list[str]]:
-    """Rows of the step part of a summary table (a job's, or the run's when it has one)."""
-    rows: list[list[str]] = []
-    if "step_time_s" not in step:
-        return rows
-    t = float(step["step_time_s"])
-    rows.append(["step time", fmt_time(t), ""])
-    for key, label in _BREAKDOWN:
-        if key in step.get("breakdown", {}):
-            value = float(step["breakdown"][key])
-            rows.append([f"breakdown: {label}", fmt_time(value), _share(value, t)])
-    exposed = float(step["exposed_comm_s"])
-    rows.append(["exposed communication", fmt_time(exposed),
-                 (_share(exposed, t) + "; mean over lanes of the time a transfer is in "
-                  "flight and nothing computes").lstrip("; ")])
-    if "tokens_per_s" in step:
-        rows.append(["throughput", f"{float(step['tokens_per_s']):,.0f} tokens/s", ""])
-    if "tpot_s" in step:
-        rows.append(["time per output token (TPOT)", fmt_time(float(step["tpot_s"])), ""])
-    if "alltoall_s" in step:
-        a = step["alltoall_s"]
-        rows.append(["NCCL all-to-all time (mean)", fmt_time(float(a["mean"])),
-                     f"max {fmt_time(float(a['max']))}"])
-    if "algbw_Bps_per_gpu" in step:
+def _step_rows(job: JobSummary) -> list[list[str]]:
+    """Rows of the step part of a summary table."""
+    t = job.step_time_s
+    rows: list[list[str]] = [["step time", format_time(t), ""]]
+    if job.breakdown is not None:
+        for key, label in _BREAKDOWN:
+            value = float(getattr(job.breakdown, key))
+            rows.append([f"breakdown: {label}", format_time(value), _share(value, t)])
+    rows.append(["exposed communication", format_time(job.exposed_comm_s),
+                 (_share(job.exposed_comm_s, t) + "; mean over lanes of the time a transfer "
+                  "is in flight and nothing computes").lstrip("; ")])
+    if job.tokens_per_s is not None:
+        rows.append(["throughput", format_rate(job.tokens_per_s, "tokens/s"), ""])
+    if job.tpot_s is not None:
+        rows.append(["time per output token (TPOT)", format_time(job.tpot_s), ""])
+    if job.nccl is not None:
+        rows.append(["NCCL all-to-all time (mean)", format_time(job.nccl.mean_s),
+                     f"max {format_time(job.nccl.max_s)}"])
         rows.append(["NCCL all-to-all bandwidth per GPU",
-                     fmt_bandwidth(float(step["algbw_Bps_per_gpu"])), "algorithm bandwidth"])
-    for kernel, a in step.get("alltoall", {}).items():
-        rows.append([f"all-to-all {kernel}: mean time", fmt_time(float(a["mean_s"])),
-                     f"p99 {fmt_time(float(a['p99_s']))} over {int(a['count']):,} calls"])
+                     format_bandwidth(job.nccl.algbw_Bps_per_gpu), "algorithm bandwidth"])
+    for kernel, a in job.alltoall.items():
+        rows.append([f"all-to-all {kernel}: mean time", format_time(a.mean_s),
+                     f"p99 {format_time(a.p99_s)} over {a.count:,} calls"])
         rows.append([f"all-to-all {kernel}: network bandwidth per GPU",
-                     fmt_bandwidth(float(a["network_Bps_per_gpu"])),
-                     f"{fmt_bandwidth(float(a['logical_Bps_per_gpu']))} as DeepEP counts it"])
+                     format_bandwidth(a.network_Bps_per_gpu),
+                     f"{format_bandwidth(a.logical_Bps_per_gpu)} as DeepEP counts it"])
     return rows
 
 
-def _alltoall_table(step: Mapping[str, Any]) -> list[Block]:
-    a2a = step.get("alltoall") or {}
-    if not a2a:
+def _alltoall_table(job: JobSummary) -> list[Block]:
+    if not job.alltoall:
         return []
-    rows = [[k, f"{int(a['count']):,}", fmt_time(float(a["mean_s"])),
-             fmt_time(float(a["p99_s"])), fmt_bandwidth(float(a["network_Bps_per_gpu"])),
-             fmt_bandwidth(float(a["logical_Bps_per_gpu"])),
-             fmt_bytes(float(a["network_bytes_per_gpu"]))] for k, a in a2a.items()]
+    rows = [[k, f"{a.count:,}", format_time(a.mean_s), format_time(a.p99_s),
+             format_bandwidth(a.network_Bps_per_gpu), format_bandwidth(a.logical_Bps_per_gpu),
+             format_bytes(a.network_bytes_per_gpu)] for k, a in job.alltoall.items()]
     return [Table(["kernel", "calls", "mean time", "p99 time", "network bandwidth per GPU",
                    "DeepEP-counted bandwidth per GPU", "network bytes per GPU per call"],
                   rows),
@@ -233,115 +217,105 @@ _INPUT_LABELS = {"workload": "workload", "workload_kind": "workload kind",
                  "topology": "topology", "model": "engine model", "seed": "seed",
                  "tolerance": "fluid time quantum (relative)", "routing": "routing",
                  "cross_plane": "cross-plane forwarding", "failures": "failed components",
-                 "topology_file": "topology file", "workload_file": "workload file"}
+                 "topology_file": "topology file", "workload_file": "workload file",
+                 "gpus_per_node": "GPUs per server"}
 
 
-def _inputs(s: Mapping[str, Any]) -> list[Block]:
-    rows = [[_INPUT_LABELS.get(k, k.replace("_", " ")), format_value(v)]
-            for k, v in s["inputs"].items()]
-    c = s["cost"]
-    rows.append(["fabric", f"{c['kind']}: {int(c['endpoints']):,} GPUs, "
-                           f"{int(c['switches']):,} switches, {int(c['links']):,} switch-switch "
-                           f"cables, {int(c['nics']):,} NICs"])
-    info = s.get("info")
-    if isinstance(info, dict):
-        rows += [[f"job: {k.replace('_', ' ')}", format_value(v)] for k, v in info.items()
-                 if isinstance(v, str | int | float | bool)]
+def _inputs(s: RunSummary) -> list[Block]:
+    info = s.info
+    rows = [[label, format_value(getattr(info, key))] for key, label in _INPUT_LABELS.items()
+            if getattr(info, key) is not None]
+    c = s.cost
+    rows.append(["fabric", f"{c.kind}: {c.endpoints:,} GPUs, {c.switches:,} switches, "
+                           f"{c.links:,} switch-switch cables, {c.nics:,} NICs"])
+    if len(s.jobs) == 1:
+        rows += [[f"job: {k.replace('_', ' ')}", format_value(v)]
+                 for k, v in s.jobs[0].info.items() if isinstance(v, str | int | float | bool)]
+    # the version, not the wall time or memory: a rerun draws the same bytes
+    rows.append(["simulated by", f"mpft-sim {s.provenance.mpft_sim}"])
     return [Heading("Inputs"), Table(["input", "value"], rows)]
 
 
-def _summary(run: RunData) -> list[Block]:
+def _summary(run: Run) -> list[Block]:
     s = run.summary
-    span = float(s["makespan_s"])
-    rows = _step_rows(s)
+    span = s.makespan_s
+    rows = _step_rows(s.jobs[0]) if len(s.jobs) == 1 else []
     rows += [
-        ["makespan", fmt_time(span), "release of the first flow to the end of the last"],
-        ["flows", f"{int(s['flows']):,}", f"{fmt_bytes(float(s['bytes']))} moved"],
+        ["makespan", format_time(span), "release of the first flow to the end of the last"],
+        ["flows", f"{s.flows:,}", f"{format_bytes(s.bytes)} moved"],
     ]
-    fct, slow = s["fct_s"], s["slowdown"]
     for q in ("p50", "p99", "max"):
-        rows.append([f"flow completion time {q}", fmt_time(float(fct[q])), ""])
+        rows.append([f"flow completion time {q}", format_time(getattr(s.fct_s, q)), ""])
     for q in ("p50", "p99", "max"):
-        rows.append([f"slowdown vs idle network {q}", f"{float(slow[q]):.3g}×", ""])
-    hot = s["hottest_links"]
-    if hot:
-        h = hot[0]
-        where = f"plane {h['plane']}" if int(h["plane"]) >= 0 else "inside a server"
-        rows.append(["hottest link", str(h["link"]),
-                     f"{h['tier']}, {where}: saturated "
-                     f"{fmt_time(float(h['saturated_s']))}"
-                     + (f" ({float(h['saturated_s']) / span:.0%} of the run)" if span > 0
-                        else "")])
-    c = s["cost"]
-    rows.append(["network cost", fmt_usd(float(c["cost_usd"])),
-                 f"{int(c['endpoints']):,} GPUs"])
-    rows.append(["network cost per GPU", fmt_usd(float(c["cost_per_endpoint_usd"])), ""])
+        rows.append([f"slowdown vs idle network {q}", f"{getattr(s.slowdown, q):.3g}×", ""])
+    if s.hottest_links:
+        h = s.hottest_links[0]
+        where = f"plane {h.plane}" if h.plane is not None else "inside a server"
+        rows.append(["hottest link", h.link,
+                     f"{h.tier}, {where}: saturated {format_time(h.saturated_s)}"
+                     + (f" ({h.saturated_s / span:.0%} of the run)" if span > 0 else "")])
+    c = s.cost
+    rows.append(["network cost", format_usd(c.cost_usd), f"{c.endpoints:,} GPUs"])
+    rows.append(["network cost per GPU", format_usd(c.cost_per_endpoint_usd), ""])
     blocks: list[Block] = [Heading("Summary"), Table(["metric", "value", "note"], rows)]
-    blocks += _alltoall_section(s, 2)
+    if len(s.jobs) == 1:
+        blocks += _alltoall_section(s.jobs[0], 2)
     return blocks
 
 
-def _alltoall_section(step: Mapping[str, Any], level: int) -> list[Block]:
-    table = _alltoall_table(step)
+def _alltoall_section(job: JobSummary, level: int) -> list[Block]:
+    table = _alltoall_table(job)
     return [Heading("Expert-parallel all-to-all", level), *table] if table else []
 
 
-def _jobs(s: Mapping[str, Any]) -> list[Block]:
-    jobs = s.get("jobs") or []
-    if len(jobs) < 2:
+def _jobs(s: RunSummary) -> list[Block]:
+    if len(s.jobs) < 2:
         return []
-    overview = []
-    for j in jobs:
-        overview.append([str(j["name"]), str(j["kind"]), f"{int(j['gpus']):,}",
-                         fmt_time(float(j["step_time_s"])),
-                         fmt_time(float(j["exposed_comm_s"])),
-                         f"{float(j['tokens_per_s']):,.0f}" if "tokens_per_s" in j else "-"])
+    overview = [[j.name, j.kind, f"{j.gpus:,}", format_time(j.step_time_s),
+                 format_time(j.exposed_comm_s),
+                 format_rate(j.tokens_per_s, "tokens/s") if j.tokens_per_s is not None else "-"]
+                for j in s.jobs]
     blocks: list[Block] = [Heading("Jobs"),
                            Table(["job", "kind", "GPUs", "step time", "exposed communication",
-                                  "tokens/s"], overview)]
-    for j in jobs:
-        blocks.append(Heading(f"Job {j['name']} ({j['kind']}, {int(j['gpus']):,} GPUs)", 3))
+                                  "throughput"], overview)]
+    for j in s.jobs:
+        blocks.append(Heading(f"Job {j.name} ({j.kind}, {j.gpus:,} GPUs)", 3))
         blocks.append(Table(["metric", "value", "note"], _step_rows(j)))
-        info = j.get("info")
-        if isinstance(info, dict):
-            scalars = [[k.replace("_", " "), format_value(v)] for k, v in info.items()
-                       if isinstance(v, str | int | float | bool)]
-            if scalars:
-                blocks.append(Table(["setting", "value"], scalars))
+        scalars = [[k.replace("_", " "), format_value(v)] for k, v in j.info.items()
+                   if isinstance(v, str | int | float | bool)]
+        if scalars:
+            blocks.append(Table(["setting", "value"], scalars))
         blocks += _alltoall_table(j)
     return blocks
 
 
-def _utilisation(run: RunData) -> list[Block]:
-    s, lk = run.summary, run.links
-    span = float(s["makespan_s"])
-    by_tier = s["utilisation"]["by_tier"]
+def _utilisation(run: Run) -> list[Block]:
+    s, lk = run.summary, run.link_table
+    span = s.makespan_s
     rows = []
-    for tier in [*[t for t in TIER_ORDER if t in by_tier],
-                 *sorted(set(by_tier) - set(TIER_ORDER))]:
-        u = by_tier[tier]
+    for tier in (*SWITCHED_TIERS, Tier.NODE):
+        u = s.by_tier.get(tier.label)
+        if u is None:
+            continue
         mine = lk.tier == tier
         used = mine & (lk.bytes > 0)
         used_cap = float(lk.capacity_Bps[used].sum()) * span
-        rows.append([tier, f"{int(used.sum()):,} of {int(mine.sum()):,}",
-                     f"{float(u['mean']):.1%}",
+        rows.append([tier.label, f"{int(used.sum()):,} of {int(mine.sum()):,}",
+                     f"{u.mean:.1%}",
                      f"{float(lk.bytes[used].sum()) / used_cap:.1%}" if used_cap > 0 else "-",
-                     f"{float(u['peak']):.0%}", fmt_bytes(float(u["bytes"])),
-                     fmt_time(float(lk.saturated_s[mine].max())) if mine.any() else "-"])
+                     f"{u.peak:.0%}", format_bytes(u.bytes),
+                     format_time(float(lk.saturated_s[mine].max())) if mine.any() else "-"])
     blocks: list[Block] = [
         Heading("Link utilisation"),
         Table(["tier", "links used", "mean utilisation", "mean over used links",
                "peak utilisation", "bytes", "longest saturation of a link"], rows)]
-    by_plane = s["utilisation"]["by_plane"]
-    if len(by_plane) > 1:
+    if len(s.by_plane) > 1:
         prow = []
-        for p in sorted(by_plane, key=lambda k: (not k.lstrip("-").isdigit(), int(k)
-                                                 if k.lstrip("-").isdigit() else 0, k)):
-            u = by_plane[p]
-            mine = lk.plane == int(p) if p.lstrip("-").isdigit() else np.zeros(0, bool)
-            down = int((~lk.alive[mine]).sum()) if len(mine) else 0
-            prow.append([p, f"{float(u['mean']):.1%}", f"{float(u['peak']):.0%}",
-                         fmt_bytes(float(u["bytes"])), f"{down:,}"])
+        for p in sorted(s.by_plane, key=int):
+            u = s.by_plane[p]
+            down = int((~lk.alive[lk.plane == int(p)]).sum())
+            prow.append([p, f"{u.mean:.1%}", f"{u.peak:.0%}", format_bytes(u.bytes),
+                         f"{down:,}"])
         blocks.append(Table(["plane", "mean utilisation", "peak utilisation", "bytes",
                              "links down"], prow))
     blocks.append(Paragraph("Mean utilisation: bytes carried over (capacity × makespan), over "
@@ -351,17 +325,15 @@ def _utilisation(run: RunData) -> list[Block]:
     return blocks
 
 
-def _hottest(s: Mapping[str, Any]) -> list[Block]:
-    hot = s["hottest_links"]
-    if not hot:
+def _hottest(s: RunSummary) -> list[Block]:
+    if not s.hottest_links:
         return [Heading("Hottest links"), Paragraph("No link carried traffic.")]
-    span = float(s["makespan_s"])
-    rows = [[str(i + 1), str(h["link"]), str(h["tier"]),
-             str(h["plane"]) if int(h["plane"]) >= 0 else "-",
-             fmt_time(float(h["saturated_s"])),
-             f"{float(h['saturated_s']) / span:.0%}" if span > 0 else "-",
-             f"{float(h['mean_util']):.1%}", fmt_bytes(float(h["bytes"]))]
-            for i, h in enumerate(hot)]
+    span = s.makespan_s
+    rows = [[str(i + 1), h.link, h.tier, str(h.plane) if h.plane is not None else "-",
+             format_time(h.saturated_s),
+             f"{h.saturated_s / span:.0%}" if span > 0 else "-",
+             f"{h.mean_util:.1%}", format_bytes(h.bytes)]
+            for i, h in enumerate(s.hottest_links)]
     return [Heading("Hottest links"),
             Table(["#", "link", "tier", "plane", "saturated for", "of the run",
                    "mean utilisation", "bytes"], rows),
@@ -369,28 +341,26 @@ def _hottest(s: Mapping[str, Any]) -> list[Block]:
                       note=True)]
 
 
-def _cost(s: Mapping[str, Any]) -> list[Block]:
-    c = s["cost"]
-    total = float(c["cost_usd"])
-    rows = [[str(i["item"]), f"{int(i['count']):,}",
-             fmt_usd(float(i["unit_usd"])),
-             fmt_usd(float(i["total_usd"])),
-             f"{float(i['total_usd']) / total:.1%}" if total > 0 else "-"]
-            for i in c["items"]]
-    rows.append(["total", "", "", fmt_usd(total), "100.0%" if total > 0 else "-"])
-    rows.append(["per GPU", f"{int(c['endpoints']):,} GPUs", "",
-                 fmt_usd(float(c["cost_per_endpoint_usd"])), ""])
+def _cost(s: RunSummary) -> list[Block]:
+    c = s.cost
+    total = c.cost_usd
+    rows = [[i.item, f"{i.count:,}", format_usd(i.unit_usd), format_usd(i.total_usd),
+             f"{i.total_usd / total:.1%}" if total > 0 else "-"]
+            for i in c.items if i.total_usd > 0]
+    rows.append(["total", "", "", format_usd(total), "100.0%" if total > 0 else "-"])
+    rows.append(["per GPU", f"{c.endpoints:,} GPUs", "", format_usd(c.cost_per_endpoint_usd),
+                 ""])
     return [Heading("Cost"), Table(["item", "count", "unit price", "total", "share"], rows)]
 
 
-def report_blocks(run: RunData, figures: Sequence[Figure]) -> list[Block]:
+def report_blocks(run: Run, figures: Sequence[Figure]) -> list[Block]:
     """The content of a run report, in order: inputs, summary, jobs, utilisation, hottest
     links, cost, figures.
 
     Parameters
     ----------
-    run : RunData
-        The run directory's data.
+    run : Run
+        The run.
     figures : sequence of Figure
         The figures drawn for it.
 
@@ -406,7 +376,7 @@ def report_blocks(run: RunData, figures: Sequence[Figure]) -> list[Block]:
     blocks += _hottest(run.summary)
     blocks += _cost(run.summary)
     blocks.append(Heading("Figures"))
-    if run.ops is None and "jobs" in run.summary:
+    if run.op_table is None and run.summary.jobs:
         blocks.append(Paragraph("ops.csv is not in the run directory, so there is no step "
                                 "timeline.", note=True))
     blocks += figures

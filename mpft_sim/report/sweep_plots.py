@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mpft_sim.report.style import new_figure, no_data, save_figure, time_unit, usd_unit
+from mpft_sim.report.style import new_figure, no_data, save_figure
+from mpft_sim.units import time_unit, usd_unit
 
 __all__ = ["pareto_front", "plot_frontier", "plot_scaling", "time_metric"]
 

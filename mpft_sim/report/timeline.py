@@ -1,5 +1,6 @@
-"""The step timeline of a report: the tasks of ops.csv laid out as lanes (:func:`gantt`),
-each classed by what it does (:func:`op_class`), and drawn as a Gantt chart (:func:`draw`)."""
+"""The step timeline of a report: the tasks of a run's op table laid out as lanes
+(:func:`gantt`), each classed by what it does (:func:`op_class`), and drawn as a Gantt chart
+(:func:`draw`)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,10 @@ from matplotlib.collections import PolyCollection
 from matplotlib.patches import Patch
 from numpy.typing import NDArray
 
-from mpft_sim.report.rundir import OpRows
-from mpft_sim.report.style import (
-    REPORT_WIDTH_IN,
-    fmt_time,
-    new_figure,
-    no_data,
-    save_figure,
-    snap_in,
-    time_unit,
-)
+from mpft_sim.report.style import REPORT_WIDTH_IN, new_figure, no_data, save_figure, snap_in
+from mpft_sim.results.tables import OpTable
+from mpft_sim.units import format_time, time_unit
+from mpft_sim.workload.program import MARKERS, WEIGHT_KINDS, Category, TaskKind
 
 __all__ = ["MAX_LANES", "TIMELINE_CLASSES", "Gantt", "draw", "gantt", "op_class",
            "timeline_height_in"]
@@ -30,7 +25,6 @@ __all__ = ["MAX_LANES", "TIMELINE_CLASSES", "Gantt", "draw", "gantt", "op_class"
 MAX_LANES = 32
 """More lanes than this and the timeline shows the first EP group of each pipeline stage."""
 
-_MARKERS = ("item_start", "item_end")  # zero-length synchronisation points, not work
 _STREAMS = {"compute": 0, "comm": 1, "pp": 2}
 
 TIMELINE_CLASSES: dict[str, str] = {
@@ -49,16 +43,18 @@ TIMELINE_CLASSES: dict[str, str] = {
 }
 """Colour of each class of task in the step timeline, in legend order."""
 
-_COMM_KINDS = {"dispatch": "EP dispatch", "dispatch_bwd": "EP dispatch",
-               "combine": "EP combine", "combine_bwd": "EP combine",
-               "nccl_alltoall": "NCCL all-to-all", "pp_act": "pipeline send",
-               "pp_grad": "pipeline send", "grad_rs": "DP grad/param sync",
-               "param_ag": "DP grad/param sync", "kv_cache": "KV-cache transfer"}
-_COMPUTE_CATEGORIES = {"forward": "forward", "backward": "backward (input)",
-                       "backward_input": "backward (input)",
-                       "backward_weight": "backward (weights)",
-                       "overlapped": "overlapped F&B chunk", "optimizer": "optimizer",
-                       "kv": "KV-cache transfer"}
+# keyed by members, looked up by the text in a table: a member hashes as its string
+_COMM_KINDS: dict[str, str] = {
+    TaskKind.DISPATCH: "EP dispatch", TaskKind.DISPATCH_BWD: "EP dispatch",
+    TaskKind.COMBINE: "EP combine", TaskKind.COMBINE_BWD: "EP combine",
+    TaskKind.NCCL_ALLTOALL: "NCCL all-to-all", TaskKind.PP_ACT: "pipeline send",
+    TaskKind.PP_GRAD: "pipeline send", TaskKind.GRAD_RS: "DP grad/param sync",
+    TaskKind.PARAM_AG: "DP grad/param sync", TaskKind.KV_CACHE: "KV-cache transfer"}
+_COMPUTE_CATEGORIES: dict[str, str] = {
+    Category.FORWARD: "forward", Category.BACKWARD: "backward (input)",
+    Category.BACKWARD_INPUT: "backward (input)", Category.BACKWARD_WEIGHT: "backward (weights)",
+    Category.OVERLAPPED: "overlapped F&B chunk", Category.OPTIMIZER: "optimizer",
+    Category.KV: "KV-cache transfer"}
 
 
 def op_class(stream: str, kind: str, category: str) -> str:
@@ -80,7 +76,7 @@ def op_class(stream: str, kind: str, category: str) -> str:
     """
     if stream != "compute":
         return _COMM_KINDS.get(kind, "pipeline send" if stream == "pp" else "other")
-    if kind in ("mlp_w", "attn_w", "w") and category in ("backward", "backward_weight"):
+    if kind in WEIGHT_KINDS and category in (Category.BACKWARD, Category.BACKWARD_WEIGHT):
         return "backward (weights)"
     return _COMPUTE_CATEGORIES.get(category, "other")
 
@@ -186,7 +182,7 @@ def draw(gantt: Gantt, path: str | Path) -> None:
     bars = ("bars per lane: compute (top), communication (middle), pipeline sends (thin)"
             if has_pp else "bars per lane: compute (top), communication (bottom)")
     lanes_text = f"{len(labels)} lane{'s' if len(labels) != 1 else ''}"
-    lines = [f"Step timeline of {lanes_text} over {fmt_time(span)}: the GPUs compute "
+    lines = [f"Step timeline of {lanes_text} over {format_time(span)}: the GPUs compute "
              f"{busy:.0%} of the time (mean over computing lanes)", bars]
     if note:
         lines.append(note)
@@ -197,7 +193,7 @@ def draw(gantt: Gantt, path: str | Path) -> None:
 
 @dataclass(frozen=True)
 class Gantt:
-    """The tasks of ops.csv laid out for :func:`draw`.
+    """The tasks of an op table laid out for :func:`draw`.
 
     Attributes
     ----------
@@ -246,15 +242,15 @@ def _lane_position(name: str) -> tuple[int | None, int | None]:
     return (int(pp[1]) if pp else None), ep_index
 
 
-def gantt(ops: OpRows, max_lanes: int = MAX_LANES) -> Gantt:
+def gantt(ops: OpTable, max_lanes: int = MAX_LANES) -> Gantt:
     """Lay out a program's tasks as Gantt rows: one lane per row, the step-end lanes (data-
     parallel gradient sync and optimizer, which span several pipeline stages) drawn on the
     lanes whose GPUs they involve.
 
     Parameters
     ----------
-    ops : OpRows
-        ops.csv.
+    ops : OpTable
+        When each task ran.
     max_lanes : int, default 32
         Above this, keep the first EP group of each pipeline stage (then the first
         ``max_lanes`` lanes), and say so in ``note``.
@@ -268,7 +264,7 @@ def gantt(ops: OpRows, max_lanes: int = MAX_LANES) -> Gantt:
         return Gantt([], empty, empty, np.zeros(0, dtype=object), np.zeros(0), np.zeros(0), "")
     names, first, code = np.unique(ops.lane.astype(str), return_index=True,
                                    return_inverse=True)
-    order = np.argsort(first, kind="stable")  # lanes in the order ops.csv lists them
+    order = np.argsort(first, kind="stable")  # lanes in the order the table lists them
     lanes_in_order = [str(names[k]) for k in order]
     job_of = {str(names[k]): str(ops.job[first[k]]) for k in order}
     ranks_text = {str(names[k]): str(ops.ranks[first[k]]) for k in order}
@@ -298,7 +294,7 @@ def gantt(ops: OpRows, max_lanes: int = MAX_LANES) -> Gantt:
             rows = rows[:max_lanes]
             note = f"{total} lanes: showing the first {max_lanes}"
     row_of = {n: i for i, n in enumerate(rows)}
-    valid = (ops.end_s > ops.start_s) & ~np.isin(ops.kind, _MARKERS)
+    valid = (ops.end_s > ops.start_s) & ~np.isin(ops.kind.astype(str), [str(m) for m in MARKERS])
     take, lane_idx = [], []
     for k, n in enumerate(names):
         mine = np.flatnonzero(valid & (code == k))

@@ -7,10 +7,11 @@ network), ``routing`` (how flows pick paths) and ``failures`` (what is broken). 
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from mpft_sim.errors import SpecError
 from mpft_sim.spec.schema import Spec, load_spec, option, read_yaml
@@ -31,6 +32,7 @@ __all__ = [
     "SwitchSpec",
     "TopologySpec",
     "load_topology",
+    "parse_failure",
 ]
 
 FabricKind = Literal[
@@ -42,6 +44,7 @@ RoutingPolicy = Literal["ecmp", "adaptive", "spray"]
 ROUTING_POLICIES: tuple[str, ...] = get_args(RoutingPolicy)
 CrossPlane = Literal["source", "destination"]
 CROSS_PLANE_POLICIES: tuple[str, ...] = get_args(CrossPlane)
+FAILURE_KINDS = ("plane", "switch", "nic", "link")
 LatencyPreset = Literal["infiniband", "roce"]
 
 # Per-hop figures fitted to ISCA25 Table 5 (64-byte end-to-end latency): IB 2.8 us same leaf
@@ -282,6 +285,34 @@ class FailureSpec(Spec):
             if getattr(self, key) is not None:
                 return f"{key}={getattr(self, key)}"
         raise AssertionError("unreachable: check() ensures one key")
+
+
+def parse_failure(text: object) -> FailureSpec:
+    """The failure ``kind=name`` names: ``plane=3``, ``switch=p0/spine/1``, ``nic=n4/nic2``,
+    ``link=p0/leaf/0 - p0/spine/1`` (the one parser of ``--fail``, sweeps and compare).
+
+    Raises
+    ------
+    SpecError
+        If ``text`` is not ``kind=name`` with a known kind (a plane is a number).
+    """
+    if not isinstance(text, str) or "=" not in text:
+        raise SpecError("expected kind=name, such as plane=3 or switch=p0/spine/1",
+                        value=text)
+    kind, _, name = (part.strip() for part in text.partition("="))
+    if kind not in FAILURE_KINDS:
+        close = difflib.get_close_matches(kind, FAILURE_KINDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SpecError(f"the kind must be one of {', '.join(FAILURE_KINDS)}{hint}",
+                        value=text)
+    if kind == "plane":
+        if not name.isdigit():
+            raise SpecError("a plane is a number, such as plane=3", value=text)
+        return FailureSpec(plane=int(name))
+    if not name:
+        raise SpecError(f"name the {kind}, such as {kind}=...", value=text)
+    named: dict[str, Any] = {kind: name}
+    return FailureSpec(**named)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ See :mod:`mpft_sim.sweep.spec` for the sweep file and :mod:`mpft_sim.sweep.param
 parameters a grid can vary.
 """
 
-from mpft_sim.sweep.params import PARAMS, RunSettings
+from mpft_sim.sweep.params import PARAMS
 from mpft_sim.sweep.point import METRICS, point_specs
 from mpft_sim.sweep.run import Progress, SweepResult, sweep
 from mpft_sim.sweep.spec import Point, SweepSpec, load_sweep
@@ -23,7 +23,6 @@ __all__ = [
     "PARAMS",
     "Point",
     "Progress",
-    "RunSettings",
     "SweepResult",
     "SweepSpec",
     "load_sweep",

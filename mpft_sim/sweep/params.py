@@ -19,13 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mpft_sim.engine import MODELS
 from mpft_sim.errors import SpecError
+from mpft_sim.spec.run import MODELS, RunOptions
 from mpft_sim.spec.schema import Spec
 from mpft_sim.spec.topology import (
     CROSS_PLANE_POLICIES,
     ROUTING_POLICIES,
     TopologySpec,
+    parse_failure,
     parse_ratio,
 )
 from mpft_sim.spec.workload import (
@@ -36,13 +37,10 @@ from mpft_sim.spec.workload import (
     TrainingWorkloadSpec,
 )
 
-__all__ = ["FAILURE_KINDS", "PARAMS", "SIZE_PARAMS", "Param", "RunSettings", "apply_param",
-           "check_dotted", "check_path", "check_value", "describe_params", "parse_failure",
-           "set_path", "workload_class"]
+__all__ = ["PARAMS", "SIZE_PARAMS", "Param", "apply_param", "check_dotted", "check_path",
+           "check_value", "describe_params", "set_path", "workload_class"]
 
 Target = Literal["topology", "workload", "file", "run"]
-
-FAILURE_KINDS = ("plane", "switch", "nic", "link")
 
 # the parameters that set a cluster's size: a "design" is everything else
 SIZE_PARAMS = frozenset({"nodes", "topology.fabric.nodes"})
@@ -54,15 +52,6 @@ _WORKLOAD_CLASSES: dict[str, type[Spec]] = {
     "flows": FlowsWorkloadSpec,
     "jobs": JobsWorkloadSpec,
 }
-
-
-@dataclass
-class RunSettings:
-    """What :func:`mpft_sim.engine.simulate` is asked for at one point (not in the YAML)."""
-
-    model: str
-    seed: int
-    tolerance: float
 
 
 @dataclass(frozen=True)
@@ -123,37 +112,16 @@ def _file(value: Any) -> None:
         raise ValueError("expected a file name")
 
 
-def parse_failure(text: Any) -> dict[str, Any]:
-    """Turn ``"plane=3"`` or ``"switch=p0/spine/1"`` into a topology ``failures`` entry.
-
-    Raises
-    ------
-    ValueError
-        If ``text`` is not ``kind=name`` with a known kind (a plane is a number).
-    """
-    if not isinstance(text, str) or "=" not in text:
-        raise ValueError("expected kind=name, such as plane=3 or switch=p0/spine/1")
-    kind, _, name = (part.strip() for part in text.partition("="))
-    if kind not in FAILURE_KINDS:
-        close = difflib.get_close_matches(kind, FAILURE_KINDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"the kind must be one of {', '.join(FAILURE_KINDS)}{hint}")
-    if kind == "plane":
-        if not name.isdigit():
-            raise ValueError("a plane is a number, such as plane=3")
-        return {"plane": int(name)}
-    if not name:
-        raise ValueError(f"name the {kind}, such as {kind}=...")
-    return {kind: name}
-
-
 def _failures(value: Any) -> None:
     # one grid value is one set of failures: a list of kind=name (or one string); [] = none
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list):
         raise ValueError("expected a list of kind=name failures ([] for none)")
     for item in items:
-        parse_failure(item)
+        try:
+            parse_failure(item)
+        except SpecError as exc:
+            raise ValueError(exc.message) from None
 
 
 PARAMS: dict[str, Param] = {p.name: p for p in (
@@ -317,8 +285,8 @@ def set_path(root: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 
 def apply_param(name: str, value: Any, topology: dict[str, Any], workload: dict[str, Any],
-                settings: RunSettings) -> None:
-    """Apply one parameter to the raw mappings (edited in place) or the run settings.
+                options: RunOptions) -> RunOptions:
+    """Apply one parameter to the raw mappings (edited in place) or the run options.
 
     ``topology`` and ``workload`` file parameters are applied by the caller (they choose the
     mappings); here they do nothing.
@@ -328,19 +296,30 @@ def apply_param(name: str, value: Any, topology: dict[str, Any], workload: dict[
     SpecError
         If the raw YAML has a value where a mapping must be, or a workload parameter does not
         apply to the workload's kind.
+
+    Returns
+    -------
+    RunOptions
+        The run options for the point: ``options`` with a run parameter applied; a point that
+        sets the routing policy or the cross-plane forwarding of its topology drops the run's
+        override of it (the point's own value wins).
     """
     param = PARAMS.get(name)
     if param is None:
         root, _, rest = name.partition(".")
         set_path(topology if root == "topology" else workload, tuple(rest.split(".")), value)
-        return
+        return options
     if param.target == "run":
-        setattr(settings, name, float(value) if name == "tolerance" else value)
-        return
+        change: dict[str, Any] = {name: float(value) if name == "tolerance" else value}
+        return dataclasses.replace(options, **change)
     if param.target == "topology":
         _apply_topology(name, value, topology)
+        if name in ("routing", "cross_plane"):
+            cleared: dict[str, Any] = {name: None}
+            return dataclasses.replace(options, **cleared)
     elif param.target == "workload":
         _apply_workload(param, value, workload)
+    return options
 
 
 def _apply_topology(name: str, value: Any, topo: dict[str, Any]) -> None:
@@ -360,9 +339,11 @@ def _apply_topology(name: str, value: Any, topo: dict[str, Any]) -> None:
     elif name == "failures":
         items = [value] if isinstance(value, str) else value
         try:
-            topo["failures"] = [parse_failure(item) for item in items]
-        except ValueError as exc:  # checked when the sweep loads: only for specs built oddly
-            raise SpecError(str(exc), ("failures",), value) from None
+            failures = [parse_failure(item) for item in items]
+        except SpecError as exc:  # checked when the sweep loads: only for specs built oddly
+            raise SpecError(exc.message, ("failures",), value) from None
+        topo["failures"] = [{k: getattr(f, k) for k in ("plane", "switch", "nic", "link")
+                             if getattr(f, k) is not None} for f in failures]
 
 
 def _apply_workload(param: Param, value: Any, work: dict[str, Any]) -> None:

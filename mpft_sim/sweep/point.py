@@ -8,7 +8,7 @@ the in-process loop runs, and a point's row depends on its task alone.
 from __future__ import annotations
 
 import copy
-import math
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,25 +16,21 @@ from pathlib import Path
 from typing import Any, cast
 
 from mpft_sim.errors import MpftError, SpecError
+from mpft_sim.results.metrics import METRICS as FIGURES
+from mpft_sim.results.metrics import Metrics, metrics_row
+from mpft_sim.spec.run import Model, RunOptions
 from mpft_sim.spec.schema import load_spec
 from mpft_sim.spec.topology import TopologySpec
 from mpft_sim.spec.workload import WorkloadSpec
-from mpft_sim.sweep.params import RunSettings, apply_param
+from mpft_sim.sweep.params import apply_param
 from mpft_sim.sweep.spec import Point, SweepSpec, read_input
 
-__all__ = ["METRICS", "TIERS", "PointOutcome", "PointTask", "columns", "make_tasks",
-           "point_specs", "run_point"]
+__all__ = ["METRICS", "PointOutcome", "PointTask", "columns", "make_tasks", "point_specs",
+           "run_point"]
 
-# the switched tiers whose utilisation a row reports (the node tier is NVLink and PCIe)
-TIERS = ("endpoint", "leaf-spine", "spine-core")
-
-METRICS: tuple[str, ...] = (
-    "gpus", "job_gpus", "step_time_s", "makespan_s", "tpot_s", "tokens_per_s",
-    "dispatch_s", "combine_s", "fct_p99_s", "exposed_comm_s",
-    *(f"{kind}_util_{tier}" for tier in TIERS for kind in ("peak", "mean")),
-    "cost_usd", "cost_per_gpu_usd", "perf_per_musd", "error",
-)
-"""The result columns of a row, after the point index, the parameters and the design."""
+METRICS: tuple[str, ...] = (*FIGURES, "error")
+"""The result columns of a row, after the point index, the parameters and the design: the
+figures of :class:`~mpft_sim.results.Metrics`, then why the point could not run, if so."""
 
 
 def columns(spec: SweepSpec) -> list[str]:
@@ -59,9 +55,8 @@ class PointTask:
     workload_dir: str
     """Absolute folder that the workload's relative paths (flow CSV, rank map) start from."""
     workload: dict[str, Any]
-    model: str
-    seed: int
-    tolerance: float
+    options: RunOptions
+    """The run options every point starts from (the sweep's, and the caller's)."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +68,12 @@ class PointOutcome:
     wall_s: float
 
 
-def make_tasks(spec: SweepSpec, points: Sequence[Point]) -> list[PointTask]:
+def make_tasks(spec: SweepSpec, points: Sequence[Point],
+               options: RunOptions | None = None) -> list[PointTask]:
     """The tasks of ``points``, each file read once.
+
+    ``options`` are run options every point starts from (routing, cross-plane forwarding,
+    failures); the sweep's own model, seed and tolerance replace its.
 
     Raises
     ------
@@ -91,6 +90,8 @@ def make_tasks(spec: SweepSpec, points: Sequence[Point]) -> list[PointTask]:
                 raise exc.within(spec.file) from None
         return cache[name, what]
 
+    base = dataclasses.replace(options or RunOptions(), model=cast(Model, spec.model),
+                               seed=spec.seed, tolerance=spec.tolerance)
     files = [spec.files(point) for point in points]
     names = {t: _topology_name(raw(t, "topology"), t) for t, _ in files}
     clash = {n for n in names.values() if list(names.values()).count(n) > 1}
@@ -105,8 +106,7 @@ def make_tasks(spec: SweepSpec, points: Sequence[Point]) -> list[PointTask]:
             topology_file=str(spec.resolve(topo_file)), topology=topology,
             workload_file=str(spec.resolve(work_file)),
             workload_dir=str(spec.resolve(work_file).parent.absolute()),
-            workload=raw(work_file, "workload"), model=spec.model, seed=spec.seed,
-            tolerance=spec.tolerance))
+            workload=raw(work_file, "workload"), options=base))
     return tasks
 
 
@@ -115,23 +115,23 @@ def _topology_name(raw: dict[str, Any], file: str) -> str:
     return name if isinstance(name, str) and name else Path(file).stem
 
 
-def _edited(task: PointTask) -> tuple[dict[str, Any], dict[str, Any], RunSettings]:
+def _edited(task: PointTask) -> tuple[dict[str, Any], dict[str, Any], RunOptions]:
     """The task's raw mappings with its parameters applied (copies: tasks stay unchanged
-    when the loop runs in-process)."""
+    when the loop runs in-process), and its run options."""
     topo = copy.deepcopy(task.topology)
     work = copy.deepcopy(task.workload)
-    settings = RunSettings(task.model, task.seed, task.tolerance)
+    options = task.options
     for name, value in task.params.items():
         if name in ("topology", "workload"):
             continue  # chose the mappings already
         try:
-            apply_param(name, copy.deepcopy(value), topo, work, settings)
+            options = apply_param(name, copy.deepcopy(value), topo, work, options)
         except SpecError as exc:
             is_workload = name.startswith("workload.") or name in ("tokens", "micro_batches",
                                                                     "ep")
             raise exc.within(task.workload_file if is_workload else task.topology_file) \
                 from None
-    return topo, work, settings
+    return topo, work, options
 
 
 def _load_workload(task: PointTask, raw: dict[str, Any]) -> WorkloadSpec:
@@ -143,8 +143,8 @@ def _load_workload(task: PointTask, raw: dict[str, Any]) -> WorkloadSpec:
 
 
 def point_specs(spec: SweepSpec, index: int) -> tuple[TopologySpec, WorkloadSpec,
-                                                      RunSettings]:
-    """The validated specs and run settings of one point, as :func:`run_point` builds them.
+                                                      RunOptions]:
+    """The validated specs and run options of one point, as :func:`run_point` builds them.
 
     Parameters
     ----------
@@ -154,7 +154,7 @@ def point_specs(spec: SweepSpec, index: int) -> tuple[TopologySpec, WorkloadSpec
 
     Returns
     -------
-    (TopologySpec, WorkloadSpec, RunSettings)
+    (TopologySpec, WorkloadSpec, RunOptions)
 
     Raises
     ------
@@ -164,17 +164,9 @@ def point_specs(spec: SweepSpec, index: int) -> tuple[TopologySpec, WorkloadSpec
         If there is no such point.
     """
     task = make_tasks(spec, [spec.points()[index]])[0]
-    topo, work, settings = _edited(task)
+    topo, work, options = _edited(task)
     topology = load_spec(TopologySpec, topo, file=task.topology_file)
-    return topology, _load_workload(task, work), settings
-
-
-def _num(value: Any) -> float | None:
-    """A finite float, or None (JSON has no NaN or infinity)."""
-    if value is None:
-        return None
-    x = float(value)
-    return x if math.isfinite(x) else None
+    return topology, _load_workload(task, work), options
 
 
 def run_point(task: PointTask) -> PointOutcome:
@@ -193,57 +185,24 @@ def run_point(task: PointTask) -> PointOutcome:
     -------
     PointOutcome
     """
-    from mpft_sim.engine import Model, simulate
+    from mpft_sim.engine import simulate
     from mpft_sim.topology.cost import bill_of_materials
     from mpft_sim.topology.sizing import size_fabric
 
     started = time.perf_counter()
     metrics: dict[str, Any] = dict.fromkeys(METRICS)
     try:
-        topo, work, settings = _edited(task)
+        topo, work, options = _edited(task)
         topology = load_spec(TopologySpec, topo, file=task.topology_file)
         gpus = size_fabric(topology).gpus
         cost = bill_of_materials(topology).cost_usd
-        metrics.update(gpus=gpus, cost_usd=_num(cost),
-                       cost_per_gpu_usd=_num(cost / gpus) if gpus else None)
+        metrics.update(Metrics(gpus=gpus, cost_usd=cost,
+                               cost_per_gpu_usd=cost / gpus if gpus else None).to_dict())
         workload = _load_workload(task, work)
-        result = simulate(topology, workload, cast(Model, settings.model), seed=settings.seed,
-                          tolerance=settings.tolerance)
-        metrics.update(_metrics(result.summary(), cost))
+        result = simulate(topology, workload, options.model, seed=options.seed,
+                          routing=options.routing, cross_plane=options.cross_plane,
+                          failures=options.failures, tolerance=options.tolerance)
+        metrics.update(metrics_row(result.summary, cost, gpus).to_dict())
     except MpftError as exc:
         metrics["error"] = f"point {task.index} ({task.label}): {exc}"
     return PointOutcome(task.index, metrics, time.perf_counter() - started)
-
-
-def _metrics(summary: dict[str, Any], cost_usd: float) -> dict[str, Any]:
-    """The row figures of a run's summary.
-
-    Several jobs side by side report the slowest job's times and all jobs' tokens and GPUs.
-    Performance per dollar is tokens per second (else steps per second, from the step time or
-    the makespan of a flow list) per million dollars of the whole network.
-    """
-    out: dict[str, Any] = {"makespan_s": _num(summary["makespan_s"]),
-                           "fct_p99_s": _num(summary["fct_s"]["p99"])}
-    util = summary["utilisation"]["by_tier"]
-    for tier in TIERS:
-        if tier in util:
-            out[f"peak_util_{tier}"] = _num(util[tier]["peak"])
-            out[f"mean_util_{tier}"] = _num(util[tier]["mean"])
-    jobs: list[dict[str, Any]] = summary.get("jobs") or []
-    if jobs:
-        slowest = max(jobs, key=lambda j: float(j.get("step_time_s") or 0.0))
-        alltoall = slowest.get("alltoall", {})
-        tokens = [j["tokens_per_s"] for j in jobs if j.get("tokens_per_s") is not None]
-        out.update(
-            job_gpus=sum(int(j["gpus"]) for j in jobs),
-            step_time_s=_num(slowest.get("step_time_s")),
-            tpot_s=_num(slowest.get("tpot_s")),
-            tokens_per_s=_num(sum(tokens)) if tokens else None,
-            exposed_comm_s=_num(slowest.get("exposed_comm_s")),
-            dispatch_s=_num(alltoall.get("dispatch", {}).get("mean_s")),
-            combine_s=_num(alltoall.get("combine", {}).get("mean_s")),
-        )
-    time_s = out.get("step_time_s") or out["makespan_s"]
-    rate = out.get("tokens_per_s") or (1.0 / time_s if time_s else None)
-    out["perf_per_musd"] = _num(rate / (cost_usd / 1e6)) if rate and cost_usd > 0 else None
-    return out

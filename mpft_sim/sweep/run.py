@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mpft_sim.errors import MpftError
 from mpft_sim.report.files import staged_dir, write_json
+from mpft_sim.spec.run import RunOptions
+from mpft_sim.spec.topology import FailureSpec
 from mpft_sim.sweep.executors import check_executor, run_points
 from mpft_sim.sweep.point import PointOutcome, PointTask, columns, make_tasks
 from mpft_sim.sweep.spec import Point, SweepSpec, format_value, load_sweep
@@ -91,7 +94,9 @@ class SweepResult:
 
 def sweep(spec_or_path: SweepSpec | str | Path, out_dir: str | Path, jobs: int | None = None,
           executor: str = "local", scheduler: str | None = None, resume: bool = False,
-          progress: Progress | None = None) -> SweepResult:
+          progress: Progress | None = None, *, seed: int | None = None,
+          routing: str | None = None, cross_plane: str | None = None,
+          failures: Sequence[FailureSpec | str] = ()) -> SweepResult:
     """Run every point of a sweep and write its table and plots.
 
     Parameters
@@ -113,6 +118,13 @@ def sweep(spec_or_path: SweepSpec | str | Path, out_dir: str | Path, jobs: int |
         and run only the others. Without it, points.jsonl starts afresh.
     progress : callable, optional
         ``progress(done, total)`` each time a point finishes.
+    seed : int, optional
+        Replaces the sweep file's seed (ECMP hashing and adaptive tie-breaks).
+    routing, cross_plane : str, optional
+        Override every point's routing policy and cross-plane forwarding, except where the
+        grid itself varies them (the point's value wins).
+    failures : sequence of FailureSpec or "kind=name"
+        Components failed at every point, besides the point's own.
 
     Returns
     -------
@@ -129,12 +141,19 @@ def sweep(spec_or_path: SweepSpec | str | Path, out_dir: str | Path, jobs: int |
     """
     check_executor(executor, jobs, scheduler)
     spec = spec_or_path if isinstance(spec_or_path, SweepSpec) else load_sweep(spec_or_path)
+    if seed is not None:
+        spec = dataclasses.replace(spec, seed=seed)
+    texts = [f for f in failures if isinstance(f, str)]
+    options = RunOptions(routing=routing, cross_plane=cross_plane,  # type: ignore[arg-type]
+                         failures=tuple(f for f in failures if isinstance(f, FailureSpec))
+                         + RunOptions.parse_failures(texts))
     points = spec.points()
-    tasks = make_tasks(spec, points)
+    tasks = make_tasks(spec, points, options)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = out / LOG_NAME
-    settings = spec.settings()
+    settings = {**spec.settings(), "routing": routing, "cross_plane": cross_plane,
+                "failures": [f.what for f in options.failures]}
     lines = _read_log(log, points, settings) if resume and log.exists() else {}
     _rewrite_log(log, lines)  # drops a half-written last line, or starts afresh
     resumed = len(lines)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mpft_sim.spec.topology import TopologySpec
     from mpft_sim.topology.sizing import FabricSize
 
-__all__ = ["Fabric", "Layout", "LinkKind", "NodeId", "NodeKind"]
+__all__ = ["SWITCHED_TIERS", "Fabric", "Layout", "LinkKind", "NodeId", "NodeKind", "Tier"]
 
 IntArray = NDArray[np.int64]
 
@@ -55,7 +55,34 @@ class LinkKind(IntEnum):
     """Switch to switch."""
 
 
-TIER_NAMES = {0: "node", 1: "endpoint", 2: "leaf-spine", 3: "spine-core"}
+class Tier(IntEnum):
+    """Where a directed link sits, from the GPU outwards: the one list of tiers every table,
+    summary and figure uses (``Tier.LEAF_SPINE.label == "leaf-spine"``)."""
+
+    NODE = 0
+    """Inside a server: NVLink and PCIe."""
+    ENDPOINT = 1
+    """A NIC port and its leaf switch."""
+    LEAF_SPINE = 2
+    SPINE_CORE = 3
+
+    @property
+    def label(self) -> str:
+        """The tier's name in files and reports: node, endpoint, leaf-spine, spine-core."""
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def parse(cls, label: str) -> Tier:
+        """The tier named ``label`` (raises ValueError if there is none)."""
+        for tier in cls:
+            if tier.label == label:
+                return tier
+        raise ValueError(f"no tier {label!r} (tiers: {', '.join(t.label for t in cls)})")
+
+
+SWITCHED_TIERS = (Tier.ENDPOINT, Tier.LEAF_SPINE, Tier.SPINE_CORE)
+"""The tiers of the switched fabric, outwards from the NIC (reports list them in this order,
+then the node tier)."""
 SWITCH_KINDS = {"leaf": NodeKind.LEAF, "spine": NodeKind.SPINE, "core": NodeKind.CORE}
 _IN_NODE = {"gpu": NodeKind.GPU, "nic": NodeKind.NIC, "pcie": NodeKind.PCIE}
 _NAME = re.compile(

@@ -1,4 +1,5 @@
-"""Flow-list replay: read ``src,dst,size,start[,tag]`` rows from a CSV file."""
+"""Flow-list replay: read ``src,dst,size,start[,tag]`` rows from a CSV file, and the program
+that releases each flow at its start time."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from numpy.typing import NDArray
 from mpft_sim.errors import SpecError
 from mpft_sim.topology.fabric import Fabric, NodeKind, parse_node_name
 from mpft_sim.units import UnitError, parse_quantity
+from mpft_sim.workload.program import Comm, Program, ProgramBuilder, Stream, TaskKind
 
-__all__ = ["FlowList", "read_flow_csv"]
+__all__ = ["FlowList", "flow_program", "read_flow_csv"]
 
 COLUMNS = ("src", "dst", "size", "start")
 
@@ -114,3 +116,30 @@ def read_flow_csv(path: str | Path, fabric: Fabric) -> FlowList:
     return FlowList(np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64),
                     np.array(size, dtype=np.float64), np.array(start, dtype=np.float64),
                     tuple(tags))
+
+
+def flow_program(flows: FlowList) -> tuple[Program, NDArray[np.int64]]:
+    """The program that replays a flow list: for each distinct start time, a wait until it,
+    then the flows that start then, released together (one routing call, one re-solve).
+
+    Returns
+    -------
+    (Program, ndarray)
+        The program, and the order in which it releases the flows (the network numbers
+        flows in that order; ``argsort`` of it gives them back their input order).
+    """
+    order = np.argsort(flows.start_s, kind="stable")
+    starts = flows.start_s[order]
+    batches = np.split(order, np.flatnonzero(np.diff(starts)) + 1) if len(order) else []
+    prog = ProgramBuilder()
+    lane = prog.lane("flows", "flows", np.unique(np.r_[flows.src, flows.dst]))
+    for k, batch in enumerate(batches):
+        at = float(flows.start_s[batch[0]])
+        wait = prog.task(lane, Stream.COMPUTE, TaskKind.RELEASE, duration=at, chunk=k,
+                         label=f"t={at!r}", ordered=False)
+        comm = Comm(TaskKind.FLOWS, (flows.src[batch], flows.dst[batch],
+                                     flows.size_bytes[batch]),
+                    tags=tuple(flows.tag[i] for i in batch.tolist()))
+        prog.task(lane, Stream.COMM, TaskKind.FLOWS, comm=comm, deps=[wait], chunk=k,
+                  label=f"t={at!r}", ordered=False)
+    return prog.build(), order

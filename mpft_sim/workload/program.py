@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Comm", "Lane", "Program", "ProgramBuilder", "Stream"]
+__all__ = ["MARKERS", "WEIGHT_KINDS", "Category", "Comm", "Lane", "Program", "ProgramBuilder",
+           "Stream", "TaskKind"]
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -31,6 +32,70 @@ class Stream(IntEnum):
     COMPUTE = 0
     COMM = 1
     PP = 2
+
+
+class TaskKind(StrEnum):
+    """What a task does: the one vocabulary of task kinds that builders write, step statistics
+    match and the report colours (a member equals its string, as in ops.csv)."""
+
+    # training compute: attention and MLP, forward / backward-input / backward-weight
+    ATTN_F = "attn_f"
+    ATTN_B = "attn_b"
+    ATTN_W = "attn_w"
+    MLP_F = "mlp_f"
+    MLP_B = "mlp_b"
+    MLP_W = "mlp_w"
+    W = "w"
+    """A zero-bubble schedule's deferred weight-gradient item."""
+    OPTIMIZER = "optimizer"
+    # inference compute
+    ATTN = "attn"
+    ATTN0 = "attn0"
+    """MLA down/up projections (DeepSeek's decode pipeline: ATTN-0)."""
+    ATTN1 = "attn1"
+    """Core attention, output projection and gate (ATTN-1)."""
+    MLP = "mlp"
+    SHARED = "shared"
+    # communication
+    DISPATCH = "dispatch"
+    COMBINE = "combine"
+    DISPATCH_BWD = "dispatch_bwd"
+    """The backward of the dispatch: a combine-pattern transfer."""
+    COMBINE_BWD = "combine_bwd"
+    """The backward of the combine: a dispatch-pattern transfer."""
+    PP_ACT = "pp_act"
+    PP_GRAD = "pp_grad"
+    GRAD_RS = "grad_rs"
+    PARAM_AG = "param_ag"
+    KV_CACHE = "kv_cache"
+    NCCL_ALLTOALL = "nccl_alltoall"
+    FLOWS = "flows"
+    """A batch of a replayed flow list."""
+    # zero-length synchronisation points and waits: not work
+    ITEM_START = "item_start"
+    ITEM_END = "item_end"
+    RELEASE = "release"
+    """Waiting for a replayed flow list's release time."""
+
+
+MARKERS = frozenset({TaskKind.ITEM_START, TaskKind.ITEM_END, TaskKind.RELEASE})
+"""Task kinds that mark time rather than do work (left out of breakdowns and timelines)."""
+
+WEIGHT_KINDS = frozenset({TaskKind.MLP_W, TaskKind.ATTN_W, TaskKind.W})
+"""Compute kinds that produce weight gradients."""
+
+
+class Category(StrEnum):
+    """Which part of a step a task belongs to (the rows of the step breakdown)."""
+
+    NONE = ""
+    FORWARD = "forward"
+    BACKWARD = "backward"
+    BACKWARD_INPUT = "backward_input"
+    BACKWARD_WEIGHT = "backward_weight"
+    OVERLAPPED = "overlapped"
+    OPTIMIZER = "optimizer"
+    KV = "kv"
 
 
 @dataclass(frozen=True)
@@ -72,6 +137,8 @@ class Comm:
         The bytes it puts on the scale-out network (not NVLink), if relevant.
     forward : str, optional
         Overrides the router's forwarding for these flows ("pxn", "source", "destination").
+    tags : tuple of str, optional
+        A tag per flow, instead of ``tag`` for all (a replayed flow list).
     """
 
     tag: str
@@ -81,6 +148,7 @@ class Comm:
     logical_bytes: float = 0.0
     network_bytes: float = 0.0
     forward: str | None = None
+    tags: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -94,8 +162,8 @@ class Program:
     """
 
     lanes: list[Lane]
-    kinds: list[str]
-    categories: list[str]
+    kinds: list[TaskKind]
+    categories: list[Category]
     lane: IntArray
     stream: IntArray
     kind: IntArray
@@ -117,8 +185,8 @@ class ProgramBuilder:
     """Accumulates lanes and tasks; :meth:`build` freezes them into a :class:`Program`."""
 
     lanes: list[Lane] = field(default_factory=list)
-    _kinds: dict[str, int] = field(default_factory=dict)
-    _cats: dict[str, int] = field(default_factory=dict)
+    _kinds: dict[TaskKind, int] = field(default_factory=dict)
+    _cats: dict[Category, int] = field(default_factory=dict)
     _lane: list[int] = field(default_factory=list)
     _stream: list[int] = field(default_factory=list)
     _kind: list[int] = field(default_factory=list)
@@ -140,8 +208,16 @@ class ProgramBuilder:
              comm: Comm | None = None, deps: Sequence[int] = (), category: str = "",
              chunk: int = -1, label: str = "", ordered: bool = True) -> int:
         """Add a task; it also waits for the previous task of its lane's stream if
-        ``ordered``. Returns its id."""
+        ``ordered``. Returns its id.
+
+        Raises
+        ------
+        ValueError
+            If ``kind`` is not a :class:`TaskKind` or ``category`` not a :class:`Category`
+            (a builder bug).
+        """
         tid = len(self._lane)
+        kind, category = TaskKind(kind), Category(category)
         self._lane.append(lane)
         self._stream.append(int(stream))
         self._kind.append(self._kinds.setdefault(kind, len(self._kinds)))

@@ -16,11 +16,12 @@ from matplotlib.image import imread
 
 from mpft_sim.cli import main
 from mpft_sim.errors import MpftError, SpecError
+from mpft_sim.output import redraw_report as write_report
 from mpft_sim.report import html, plots
-from mpft_sim.report.run import write_report
-from mpft_sim.report.rundir import OpRows
-from mpft_sim.report.style import DPI, REPORT_WIDTH_IN, fmt_time, size_px
+from mpft_sim.report.style import DPI, REPORT_WIDTH_IN, size_px
 from mpft_sim.report.timeline import gantt, timeline_height_in
+from mpft_sim.results import OpTable
+from mpft_sim.units import format_rate, format_time
 from tests.browser import Browser, browser  # noqa: F401  (browser: a session fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,14 +147,15 @@ def test_files_and_figures(name: str, runs: dict[str, Path],
 def test_training_markdown(runs: dict[str, Path], written: dict[str, list[str]]) -> None:
     """The training report states the step time, its breakdown and the hottest link."""
     summary = json.loads((runs["training"] / "summary.json").read_text())
+    job = summary["jobs"][0]
     md = (runs["training"] / "report.md").read_text()
-    assert f"| step time | {fmt_time(summary['step_time_s'])} |" in md
+    assert f"| step time | {format_time(job['step_time_s'])} |" in md
     for label in ("forward", "backward (input gradients)", "backward (weight gradients)",
                   "overlapped forward & backward chunks", "pipeline bubble (idle)",
                   "optimizer (gradient sync and update)"):
         assert f"| breakdown: {label} |" in md
-    bubble = summary["breakdown"]["bubble_s"]
-    assert f"| breakdown: pipeline bubble (idle) | {fmt_time(bubble)} |" in md
+    bubble = job["breakdown"]["bubble_s"]
+    assert f"| breakdown: pipeline bubble (idle) | {format_time(bubble)} |" in md
     assert "| exposed communication |" in md
     assert "all-to-all dispatch: network bandwidth per GPU" in md
     assert summary["hottest_links"][0]["link"] in md
@@ -165,14 +167,14 @@ def test_training_markdown(runs: dict[str, Path], written: dict[str, list[str]])
 def test_inference_and_replay_markdown(runs: dict[str, Path],
                                        written: dict[str, list[str]]) -> None:
     """Decode shows TPOT and tokens/s; a replay shows FCT and its hottest link, no step."""
-    decode = json.loads((runs["decode"] / "summary.json").read_text())
+    decode = json.loads((runs["decode"] / "summary.json").read_text())["jobs"][0]
     md = (runs["decode"] / "report.md").read_text()
-    assert f"| time per output token (TPOT) | {fmt_time(decode['tpot_s'])} |" in md
-    assert f"{decode['tokens_per_s']:,.0f} tokens/s" in md
+    assert f"| time per output token (TPOT) | {format_time(decode['tpot_s'])} |" in md
+    assert format_rate(decode["tokens_per_s"], "tokens/s") in md
     assert "breakdown:" not in md  # inference has no training breakdown
     replay = json.loads((runs["flows"] / "summary.json").read_text())
     md = (runs["flows"] / "report.md").read_text()
-    assert f"| flow completion time p99 | {fmt_time(replay['fct_s']['p99'])} |" in md
+    assert f"| flow completion time p99 | {format_time(replay['fct_s']['p99'])} |" in md
     assert replay["hottest_links"][0]["link"] in md
     assert "step time" not in md
     assert "timeline.png" not in md
@@ -272,7 +274,7 @@ def test_not_a_run_directory(tmp_path: Path) -> None:
         write_report(tmp_path / "nothing-here")
 
 
-def _ops(lanes: list[tuple[str, str]], kinds: list[tuple[str, str, str]]) -> OpRows:
+def _ops(lanes: list[tuple[str, str]], kinds: list[tuple[str, str, str]]) -> OpTable:
     """One task of each (stream, kind, category) per lane, lane k starting at k ms."""
     rows = [(lane, ranks, *k, 1e-3 * i + 1e-4 * j, 1e-3 * i + 1e-4 * (j + 1))
             for i, (lane, ranks) in enumerate(lanes) for j, k in enumerate(kinds)]
@@ -281,9 +283,11 @@ def _ops(lanes: list[tuple[str, str]], kinds: list[tuple[str, str, str]]) -> OpR
     def obj(values: tuple[object, ...]) -> np.ndarray:
         return np.array(values, dtype=object)
 
-    return OpRows(job=obj(tuple("t" for _ in rows)), lane=obj(col[0]), ranks=obj(col[1]),
-                  stream=obj(col[2]), kind=obj(col[3]), category=obj(col[4]),
-                  start_s=np.array(col[5], dtype=float), end_s=np.array(col[6], dtype=float))
+    return OpTable(job=obj(tuple("t" for _ in rows)), lane=obj(col[0]), ranks=obj(col[1]),
+                   stream=obj(col[2]), kind=obj(col[3]), category=obj(col[4]),
+                   label=obj(tuple("" for _ in rows)), chunk=np.zeros(len(rows), dtype=int),
+                   start_s=np.array(col[5], dtype=float), end_s=np.array(col[6], dtype=float),
+                   flows=np.zeros(len(rows), dtype=int))
 
 
 def test_many_lanes_show_the_first_ep_group_of_each_stage() -> None:
@@ -296,9 +300,9 @@ def test_many_lanes_show_the_first_ep_group_of_each_stage() -> None:
     ops = _ops(lanes, work)
     sync = _ops([("t:dp0+15", "0-31 480-511")], [("comm", "grad_rs", "optimizer"),
                                                  ("compute", "optimizer", "optimizer")])
-    both = OpRows(*(np.concatenate([getattr(ops, f), getattr(sync, f)])
-                    for f in ("job", "lane", "ranks", "stream", "kind", "category",
-                              "start_s", "end_s")))
+    both = OpTable(*(np.concatenate([getattr(ops, f), getattr(sync, f)])
+                     for f in ("job", "lane", "ranks", "stream", "kind", "category", "label",
+                               "chunk", "start_s", "end_s", "flows")))
     g = gantt(both)
     assert len(g.labels) == 16
     assert all(".edp0 " in label for label in g.labels)

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from mpft_sim.engine import replay_flows
+from mpft_sim.engine import simulate
 from mpft_sim.spec.topology import load_topology
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.workload.collectives import alltoall_flows, ring_flows, ring_steps
@@ -159,7 +159,7 @@ def test_ring_allreduce_through_the_engine() -> None:
     src, dst, size = ring_flows(np.arange(4), fabric.gpus_per_node, 8e6, "allreduce")
     assert np.all(size == 2 * 3 / 4 * 8e6 / 2)
     flows = FlowList(src, dst, size, np.zeros(len(src)), tuple("ring" for _ in src))
-    result = replay_flows(fabric, flows)
+    result = simulate(fabric, flows)
     fl = result.flow_table
     serve = fl.served_s - fl.release_s
     cross = src // 2 != dst // 2

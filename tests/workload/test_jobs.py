@@ -67,17 +67,18 @@ def jobs(*specs: Any) -> JobsWorkloadSpec:
 
 def test_two_jobs_both_run(mpft: Fabric) -> None:
     """An all-to-all on servers 0-3 and a training step on 4-7 each get their own summary."""
-    summary = simulate(mpft, jobs(nccl("a2a", 0), small_training(4))).summary()
-    assert [(j["name"], j["kind"], j["gpus"]) for j in summary["jobs"]] == [
+    summary = simulate(mpft, jobs(nccl("a2a", 0), small_training(4))).summary
+    assert [(j.name, j.kind, j.gpus) for j in summary.jobs] == [
         ("a2a", "nccl-alltoall", 32), ("train", "training", 32)]
-    a2a, train = summary["jobs"]
-    assert a2a["alltoall_s"]["mean"] > 0 and a2a["step_time_s"] > 0
-    assert train["step_time_s"] > 0
-    assert sum(train["breakdown"].values()) == pytest.approx(train["step_time_s"], rel=1e-9)
-    assert train["tokens_per_s"] == pytest.approx(512 * 2 * 16 / train["step_time_s"],
-                                                  rel=1e-12)
-    # several jobs: no job's figures at the top level
-    assert "step_time_s" not in summary and "alltoall_s" not in summary
+    a2a, train = summary.jobs
+    assert a2a.nccl is not None and a2a.nccl.mean_s > 0 and a2a.step_time_s > 0
+    assert train.step_time_s > 0
+    assert train.breakdown is not None
+    assert train.breakdown.total_s() == pytest.approx(train.step_time_s, rel=1e-9)
+    assert train.tokens_per_s == pytest.approx(512 * 2 * 16 / train.step_time_s, rel=1e-12)
+    # several jobs: no one job's figures for the run
+    with pytest.raises(ValueError, match="2 jobs"):
+        summary.job  # noqa: B018
 
 
 def test_jobs_lanes_stay_on_their_servers(mpft: Fabric) -> None:
@@ -123,9 +124,9 @@ def test_nccl_job_beyond_the_fabric(mpft: Fabric) -> None:
 
 def _alone_and_together(fabric: Fabric, a: NcclAllToAllSpec, b: NcclAllToAllSpec
                         ) -> tuple[float, float, float, float]:
-    ta = simulate(fabric, a).summary()["step_time_s"]
-    tb = simulate(fabric, b).summary()["step_time_s"]
-    both = {j["name"]: j["step_time_s"] for j in simulate(fabric, jobs(a, b)).summary()["jobs"]}
+    ta = simulate(fabric, a).summary.job.step_time_s
+    tb = simulate(fabric, b).summary.job.step_time_s
+    both = {j.name: j.step_time_s for j in simulate(fabric, jobs(a, b)).summary.jobs}
     return ta, tb, both[a.name], both[b.name]
 
 
@@ -163,16 +164,16 @@ def test_shared_links_are_really_shared(oversubscribed: Fabric) -> None:
 def test_training_job_unchanged_by_a_disjoint_neighbour(mpft: Fabric) -> None:
     """A training step under leaf 1 takes the same time with an all-to-all under leaf 0."""
     train = small_training(4)
-    alone = simulate(mpft, train).summary()["step_time_s"]
-    together = simulate(mpft, jobs(nccl("a2a", 0), train)).summary()["jobs"][1]
-    assert together["step_time_s"] == pytest.approx(alone, rel=1e-9)
+    alone = simulate(mpft, train).summary.job.step_time_s
+    together = simulate(mpft, jobs(nccl("a2a", 0), train)).summary.jobs[1]
+    assert together.step_time_s == pytest.approx(alone, rel=1e-9)
 
 
 def test_single_job_list_reports_at_top_level(mpft: Fabric) -> None:
     """A jobs list of one job is summarised like the job alone."""
     a = nccl("a", 0, gpus=16)
-    alone = simulate(mpft, a).summary()
-    listed = simulate(mpft, dataclasses.replace(jobs(a), jobs=(a,))).summary()
-    assert listed["step_time_s"] == alone["step_time_s"]
-    assert listed["algbw_Bps_per_gpu"] == alone["algbw_Bps_per_gpu"]
-    assert [j["name"] for j in listed["jobs"]] == ["a"]
+    alone = simulate(mpft, a).summary
+    listed = simulate(mpft, dataclasses.replace(jobs(a), jobs=(a,))).summary
+    assert listed.job.step_time_s == alone.job.step_time_s
+    assert listed.job.nccl == alone.job.nccl
+    assert [j.name for j in listed.jobs] == ["a"]

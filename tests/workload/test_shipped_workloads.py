@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from mpft_sim.engine import simulate
+from mpft_sim.results.summary import to_plain
 from mpft_sim.spec.topology import FabricSpec, SwitchSpec, TopologySpec
 from mpft_sim.spec.workload import (
     InferenceWorkloadSpec,
@@ -81,18 +82,18 @@ def test_scaled_workload_runs(name: str, mpft: Fabric) -> None:
     """The scaled-down workload simulates to a finite, positive step time."""
     spec = scaled(name)
     result = simulate(mpft, spec)
-    summary = result.summary()
-    assert np.isfinite(summary["step_time_s"]) and summary["step_time_s"] > 0
-    assert summary["jobs"][0]["name"] == spec.name
+    summary = result.summary.job
+    assert np.isfinite(summary.step_time_s) and summary.step_time_s > 0
+    assert summary.name == spec.name
     if spec.kind == "training":
-        assert sum(summary["breakdown"].values()) == pytest.approx(summary["step_time_s"],
-                                                                  rel=1e-9)
-        assert summary["tokens_per_s"] == pytest.approx(
-            512 * 4 * 16 / summary["step_time_s"], rel=1e-12)
-        assert {"dispatch", "combine"} <= set(summary["alltoall"])
+        assert summary.breakdown is not None
+        assert summary.breakdown.total_s() == pytest.approx(summary.step_time_s, rel=1e-9)
+        assert summary.tokens_per_s == pytest.approx(
+            512 * 4 * 16 / summary.step_time_s, rel=1e-12)
+        assert {"dispatch", "combine"} <= set(summary.alltoall)
     if spec.kind == "inference":
-        assert summary["tokens_per_s"] > 0
-        assert ("tpot_s" in summary) == (spec.phase == "decode")
+        assert summary.tokens_per_s is not None and summary.tokens_per_s > 0
+        assert (summary.tpot_s is not None) == (spec.phase == "decode")
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def ep16(mpft: Fabric) -> dict[str, Any]:
     assert isinstance(spec, InferenceWorkloadSpec)
     assert spec.tokens_per_gpu == 4096
     spec = dataclasses.replace(spec, layout=dataclasses.replace(spec.layout, dp=16, ep=16))
-    return simulate(mpft, spec).summary()
+    return to_plain(simulate(mpft, spec).summary.job)
 
 
 def test_ep16_dispatch_network_bytes(ep16: dict[str, Any]) -> None:
@@ -140,14 +141,15 @@ def test_nccl_alltoall_algbw(gpus: int, mpft: Fabric) -> None:
     spec = load_workload(WORKLOADS / "nccl-alltoall.yaml")
     assert isinstance(spec, NcclAllToAllSpec)
     spec = dataclasses.replace(spec, gpus=gpus)
-    summary = simulate(mpft, spec).summary()
-    time = summary["alltoall_s"]["mean"]
-    assert summary["algbw_Bps_per_gpu"] == pytest.approx(2 ** 20 * (gpus - 1) / time,
-                                                         rel=1e-12)
+    summary = simulate(mpft, spec).summary.job
+    assert summary.nccl is not None
+    time = summary.nccl.mean_s
+    assert summary.nccl.algbw_Bps_per_gpu == pytest.approx(2 ** 20 * (gpus - 1) / time,
+                                                           rel=1e-12)
     bound = (gpus - 8) * 2 ** 20 / NIC_Bps
     assert bound < time < bound + 10e-6
     # two back-to-back all-to-alls make the step
-    assert summary["step_time_s"] == pytest.approx(2 * time, rel=1e-9)
+    assert summary.step_time_s == pytest.approx(2 * time, rel=1e-9)
 
 
 def test_cli_simulate_writes_program_outputs(run_cli: Run, tmp_path: Path) -> None:
@@ -165,10 +167,10 @@ def test_cli_simulate_writes_program_outputs(run_cli: Run, tmp_path: Path) -> No
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert {"flows.csv", "links.csv", "ops.csv", "summary.json", "timeline.csv"} <= set(names)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["step_time_s"] > 0
-    assert summary["inputs"]["workload_file"] == str(work)
+    assert summary["jobs"][0]["step_time_s"] > 0
+    assert summary["info"]["workload_file"] == str(work)
     ops = (tmp_path / "out" / "ops.csv").read_text(encoding="utf-8").splitlines()
-    assert ops[0] == "id,job,lane,ranks,stream,kind,category,label,start_s,end_s,flows"
+    assert ops[0] == "id,job,lane,ranks,stream,kind,category,label,chunk,start_s,end_s,flows"
     assert len(ops) == 1 + 2  # two back-to-back all-to-alls
     assert ops[1].split(",")[2:6] == ["nccl-alltoall:all", "0-15", "comm", "nccl_alltoall"]
     assert int(ops[1].split(",")[-1]) == 16 * 15

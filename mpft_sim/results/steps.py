@@ -1,4 +1,5 @@
-"""What a step's timeline says: its breakdown, exposed communication, all-to-all figures.
+"""What a job's step says, from when each task of its program ran: the step time, its
+breakdown, exposed communication and the all-to-all figures (a :class:`JobSummary`).
 
 Breakdown of a lane's step (the rows DeepSeek reports): every instant from the step's start to
 its end belongs to exactly one of
@@ -18,24 +19,45 @@ collective) is in flight and it computes nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from mpft_sim.engine import OpTable
-from mpft_sim.workload.program import Stream
+from mpft_sim.results.summary import AllToAllStats, Breakdown, JobSummary, NcclStats
+from mpft_sim.workload.program import MARKERS, WEIGHT_KINDS, Category, Program, Stream, TaskKind
 
-__all__ = ["A2A_KERNELS", "alltoall_stats", "lane_breakdown", "step_summary", "union_length"]
+if TYPE_CHECKING:
+    from mpft_sim.workload.training import JobInfo
+
+__all__ = ["A2A_KERNELS", "Timings", "alltoall_stats", "job_summary", "lane_breakdown",
+           "union_length"]
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 
 # which DeepEP kernel each all-to-all task runs: the backward of the combine is a
 # dispatch-pattern transfer (FP8), the backward of the dispatch a combine-pattern one (BF16)
-A2A_KERNELS = {"dispatch": ("dispatch", "combine_bwd"), "combine": ("combine", "dispatch_bwd")}
-MARKERS = ("item_start", "item_end")  # zero-length synchronisation points, not work
-_ROWS = ("forward_s", "bubble_s", "backward_input_s", "backward_weight_s", "overlapped_s",
-         "optimizer_s")
+A2A_KERNELS = {"dispatch": (TaskKind.DISPATCH, TaskKind.COMBINE_BWD),
+               "combine": (TaskKind.COMBINE, TaskKind.DISPATCH_BWD)}
+_ROWS = tuple(f.name for f in fields(Breakdown))
+
+
+@dataclass(frozen=True)
+class Timings:
+    """When each task of a program ran (seconds), and how many flows each communication
+    task released."""
+
+    program: Program
+    start_s: FloatArray
+    end_s: FloatArray
+    flows: IntArray
+
+
+def _codes(prog: Program, kinds: frozenset[TaskKind] | tuple[TaskKind, ...]) -> list[int]:
+    """The program's codes of the given kinds (those it uses)."""
+    return [i for i, k in enumerate(prog.kinds) if k in kinds]
 
 
 def _merge(start: FloatArray, end: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -73,11 +95,11 @@ def _overlap(a: tuple[FloatArray, FloatArray], b: tuple[FloatArray, FloatArray])
     return total
 
 
-def lane_breakdown(ops: OpTable, lane: int, t0: float, t1: float,
+def lane_breakdown(ops: Timings, lane: int, t0: float, t1: float,
                    optimizer_start: float) -> dict[str, float]:
     """The breakdown rows of one lane over [t0, t1] (see the module docstring)."""
     prog = ops.program
-    markers = [prog.kinds.index(k) for k in MARKERS if k in prog.kinds]
+    markers = _codes(prog, MARKERS)
     mine = np.flatnonzero((prog.lane == lane) & (prog.chunk >= 0)
                           & (prog.stream != Stream.PP) & ~np.isin(prog.kind, markers))
     out = dict.fromkeys(_ROWS, 0.0)
@@ -92,10 +114,9 @@ def lane_breakdown(ops: OpTable, lane: int, t0: float, t1: float,
         ends = np.maximum.reduceat(ops.end_s[mine], first)
         cats = [prog.categories[c] for c in prog.category[mine[first]]]
         covered = t0
-        w_kinds = {prog.kinds.index(k) for k in ("mlp_w", "attn_w") if k in prog.kinds}
         compute = prog.stream[mine] == Stream.COMPUTE
         dur = np.where(compute, prog.duration_s[mine], 0.0)
-        is_w = np.isin(prog.kind[mine], list(w_kinds)) & compute
+        is_w = np.isin(prog.kind[mine], _codes(prog, WEIGHT_KINDS)) & compute
         w_share = np.add.reduceat(np.where(is_w, dur, 0.0), first) / np.maximum(
             np.add.reduceat(dur, first), 1e-300)
         for k in np.argsort(starts, kind="stable"):
@@ -104,7 +125,7 @@ def lane_breakdown(ops: OpTable, lane: int, t0: float, t1: float,
                 continue
             span = hi - lo
             covered = hi
-            if cats[k] == "backward":
+            if cats[k] == Category.BACKWARD:
                 out["backward_weight_s"] += span * w_share[k]
                 out["backward_input_s"] += span * (1 - w_share[k])
             else:
@@ -114,7 +135,7 @@ def lane_breakdown(ops: OpTable, lane: int, t0: float, t1: float,
     return out
 
 
-def _exposed(ops: OpTable, lane: int) -> float:
+def _exposed(ops: Timings, lane: int) -> float:
     prog = ops.program
     mine = prog.lane == lane
     comm = mine & (prog.stream != Stream.COMPUTE) & (ops.end_s > ops.start_s)
@@ -124,15 +145,14 @@ def _exposed(ops: OpTable, lane: int) -> float:
     return float((c[1] - c[0]).sum()) - _overlap(c, k)
 
 
-def alltoall_stats(ops: OpTable, lanes: list[int]) -> dict[str, dict[str, float]]:
+def alltoall_stats(ops: Timings, lanes: list[int]) -> dict[str, AllToAllStats]:
     """Per DeepEP kernel: count, mean and p99 duration, and the achieved per-GPU bandwidth
     counting network bytes and, separately, the bytes DeepEP itself counts."""
     prog = ops.program
     in_job = np.isin(prog.lane, lanes)
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, AllToAllStats] = {}
     for kernel, kinds in A2A_KERNELS.items():
-        codes = [prog.kinds.index(k) for k in kinds if k in prog.kinds]
-        tasks = np.flatnonzero(in_job & np.isin(prog.kind, codes))
+        tasks = np.flatnonzero(in_job & np.isin(prog.kind, _codes(prog, kinds)))
         if len(tasks) == 0:
             continue
         dur = ops.end_s[tasks] - ops.start_s[tasks]
@@ -140,22 +160,23 @@ def alltoall_stats(ops: OpTable, lanes: list[int]) -> dict[str, dict[str, float]
         net = np.array([prog.comm[t].network_bytes for t in tasks])  # type: ignore[union-attr]
         logical = np.array([prog.comm[t].logical_bytes for t in tasks])  # type: ignore[union-attr]
         ok = dur > 0
-        out[kernel] = {
-            "count": len(tasks),
-            "mean_s": float(dur.mean()),
-            "p99_s": float(np.percentile(dur, 99)),
-            "network_Bps_per_gpu": float(np.mean(net[ok] / gpus[ok] / dur[ok])) if ok.any()
+        out[kernel] = AllToAllStats(
+            count=len(tasks),
+            mean_s=float(dur.mean()),
+            p99_s=float(np.percentile(dur, 99)),
+            network_Bps_per_gpu=float(np.mean(net[ok] / gpus[ok] / dur[ok])) if ok.any()
             else 0.0,
-            "logical_Bps_per_gpu": float(np.mean(logical[ok] / gpus[ok] / dur[ok]))
+            logical_Bps_per_gpu=float(np.mean(logical[ok] / gpus[ok] / dur[ok]))
             if ok.any() else 0.0,
-            "network_bytes_per_gpu": float(np.mean(net / gpus)),
-        }
+            network_bytes_per_gpu=float(np.mean(net / gpus)),
+        )
     return out
 
 
-def step_summary(ops: OpTable, lanes: list[int], step_lanes: list[int]) -> dict[str, Any]:
-    """A job's step: its time, the breakdown (mean over its lanes), exposed communication and
-    all-to-all figures."""
+def _step(ops: Timings, lanes: list[int], step_lanes: list[int]
+          ) -> tuple[float, Breakdown, float]:
+    """A job's step time, its breakdown (mean over its lanes) and its exposed
+    communication (mean over its lanes)."""
     prog = ops.program
     job_tasks = np.isin(prog.lane, lanes + step_lanes)
     t0 = float(np.nanmin(ops.start_s[job_tasks]))
@@ -172,10 +193,33 @@ def step_summary(ops: OpTable, lanes: list[int], step_lanes: list[int]) -> dict[
                 opt_start = min(opt_start, float(np.nanmin(ops.start_s[m])))
         rows.append(lane_breakdown(ops, lane, t0, t1, opt_start))
         exposed.append(_exposed(ops, lane))
-    breakdown = {r: float(np.mean([row[r] for row in rows])) for r in _ROWS}
-    return {
-        "step_time_s": t1 - t0,
-        "breakdown": breakdown,
-        "exposed_comm_s": float(np.mean(exposed)) if exposed else 0.0,
-        "alltoall": alltoall_stats(ops, lanes),
-    }
+    breakdown = Breakdown(**{r: float(np.mean([row[r] for row in rows])) for r in _ROWS})
+    return t1 - t0, breakdown, float(np.mean(exposed)) if exposed else 0.0
+
+
+def job_summary(ops: Timings, job: JobInfo) -> JobSummary:
+    """One job's step figures.
+
+    Training: the step time, its breakdown and tokens per second. Inference: the time per
+    step (the job's steps averaged), tokens per second and, for decode, the time per output
+    token (a request gains 1 + accepted draft tokens per step). NCCL all-to-alls: mean and
+    longest time and algorithm bandwidth per GPU.
+    """
+    step_s, breakdown, exposed = _step(ops, job.lanes, job.step_lanes)
+    base = JobSummary(name=job.name, kind=job.kind, gpus=job.gpus, step_time_s=step_s,
+                      exposed_comm_s=exposed, alltoall=alltoall_stats(ops, job.lanes),
+                      info=dict(job.info))
+    if job.kind == "inference":
+        per_step = step_s / job.info["steps"]
+        tokens = job.tokens_per_step / per_step if per_step > 0 else 0.0
+        tpot = (per_step / job.info["tokens_per_request"] if job.info["phase"] == "decode"
+                else None)
+        return replace(base, step_time_s=per_step, tokens_per_s=tokens, tpot_s=tpot)
+    if job.kind == "nccl-alltoall":
+        prog = ops.program
+        tasks = np.flatnonzero(np.isin(prog.lane, job.lanes))
+        dur = ops.end_s[tasks] - ops.start_s[tasks]
+        per_gpu = job.info["message_bytes"] * (job.gpus - 1)
+        return replace(base, nccl=NcclStats(mean_s=float(dur.mean()), max_s=float(dur.max()),
+                                            algbw_Bps_per_gpu=float(per_gpu / dur.mean())))
+    return replace(base, breakdown=breakdown, tokens_per_s=job.tokens_per_step / step_s)
