@@ -112,3 +112,16 @@ def test_sweep_cli(run_cli: Run, tmp_path: Path) -> None:
                            out, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:1",
                            "-q")
     assert code == 1 and "Error: " in err
+
+
+def test_rows_as_a_dataframe(comparison: Comparison) -> None:
+    """Comparison.to_dataframe: one row per design, the design's columns, then every metric,
+    then the breakdown rows when a design has them; the same values as the rows."""
+    from mpft_sim.results import METRICS
+
+    frame = comparison.to_dataframe()
+    assert frame["design"].tolist() == [p.stem for p in DESIGNS]
+    assert list(frame.columns[:3]) == ["design", "kind", "failures"]
+    assert list(frame.columns[3:3 + len(METRICS)]) == list(METRICS)
+    assert frame["time_s"].tolist() == [r.metrics.time_s for r in comparison.rows]
+    assert frame.loc[3, "failures"] == ["plane=0"]
