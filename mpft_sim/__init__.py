@@ -11,20 +11,56 @@ The public API::
     bom = mpft_sim.bill_of_materials(spec)
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from mpft_sim._version import __version__
-from mpft_sim.compare import Comparison, compare
-from mpft_sim.engine import simulate
-from mpft_sim.errors import MpftError, RoutingError, SimulationError, SpecError
-from mpft_sim.output import write_run
-from mpft_sim.results import Metrics, Result, Run, RunSummary, load_run
-from mpft_sim.spec.prices import PriceBook, default_prices, load_prices
-from mpft_sim.spec.run import RunOptions
-from mpft_sim.spec.topology import TopologySpec, load_topology
-from mpft_sim.spec.workload import WorkloadSpec, load_workload
-from mpft_sim.topology.build import build_fabric
-from mpft_sim.topology.cost import BillOfMaterials, bill_of_materials
-from mpft_sim.topology.describe import describe_topology
-from mpft_sim.topology.fabric import Fabric, NodeId
+
+if TYPE_CHECKING:
+    from mpft_sim.compare import Comparison, compare
+    from mpft_sim.engine import simulate
+    from mpft_sim.errors import MpftError, RoutingError, SimulationError, SpecError
+    from mpft_sim.output import write_run
+    from mpft_sim.results import Metrics, Result, Run, RunSummary, load_run
+    from mpft_sim.spec.prices import PriceBook, default_prices, load_prices
+    from mpft_sim.spec.run import RunOptions
+    from mpft_sim.spec.topology import TopologySpec, load_topology
+    from mpft_sim.spec.workload import WorkloadSpec, load_workload
+    from mpft_sim.topology.build import build_fabric
+    from mpft_sim.topology.cost import BillOfMaterials, bill_of_materials
+    from mpft_sim.topology.describe import describe_topology
+    from mpft_sim.topology.fabric import Fabric, NodeId
+
+# Where each public name lives. The package imports them on first use, so that the command line
+# (``mpft-sim --help``, ``validate``) starts without loading numba, scipy or matplotlib.
+_HOME = {
+    "Comparison": "compare", "compare": "compare", "simulate": "engine",
+    "MpftError": "errors", "RoutingError": "errors", "SimulationError": "errors",
+    "SpecError": "errors", "write_run": "output", "Metrics": "results", "Result": "results",
+    "Run": "results", "RunSummary": "results", "load_run": "results",
+    "PriceBook": "spec.prices", "default_prices": "spec.prices", "load_prices": "spec.prices",
+    "RunOptions": "spec.run", "TopologySpec": "spec.topology", "load_topology": "spec.topology",
+    "WorkloadSpec": "spec.workload", "load_workload": "spec.workload",
+    "build_fabric": "topology.build", "BillOfMaterials": "topology.cost",
+    "bill_of_materials": "topology.cost", "describe_topology": "topology.describe",
+    "Fabric": "topology.fabric", "NodeId": "topology.fabric",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'mpft_sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"mpft_sim.{home}"), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "BillOfMaterials",

@@ -88,28 +88,6 @@ def cost(topologies: Sequence[str], prices_file: str | None, as_json: bool,
                    err=True)
 
 
-class _Progress:
-    """A one-line progress display on stderr, redrawn at most every half second."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.last = 0.0
-
-    def __call__(self, sim_time: float, fraction: float) -> None:
-        import time
-
-        now = time.monotonic()
-        if not self.enabled or (now - self.last < 0.5 and fraction < 1):
-            return
-        self.last = now
-        click.echo(f"\r  {fraction:6.1%} done, simulated {format_time(sim_time)}   ", err=True,
-                   nl=False)
-
-    def close(self) -> None:
-        if self.enabled and self.last:
-            click.echo("", err=True)
-
-
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The run options simulate, compare and sweep share, with the same help."""
     options = [
@@ -130,6 +108,15 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def display_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """-q and -v: what the command shows on stderr while it works."""
+    command = click.option("-v", "--verbose", is_flag=True,
+                           help="Also show the engine's counters (flows, re-solves) and each "
+                                "phase of each design.")(command)
+    return click.option("-q", "--quiet", is_flag=True,
+                        help="Show no progress (errors still go to stderr).")(command)
 
 
 def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -153,29 +140,29 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--flow-paths", is_flag=True,
               help="Keep every flow's links (the links column of flows.csv) and write "
                    "flows.csv whatever its size (it is left out above 2 million flows).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@display_options
 def simulate(topology: str, workload: str, out_dir: str | None, model: str, tolerance: float,
              seed: int | None, routing: str | None, cross_plane: str | None,
-             fails: Sequence[str], flow_paths: bool, quiet: bool) -> None:
+             fails: Sequence[str], flow_paths: bool, quiet: bool, verbose: bool) -> None:
     """Run WORKLOAD on TOPOLOGY; write the run directory: summary.json, links.csv,
     timeline.csv, flows.csv, ops.csv, report.md, report.html and the figures."""
     import time
 
     from mpft_sim.engine import simulate as run
     from mpft_sim.output import write_run
+    from mpft_sim.progress import REPORT
+    from mpft_sim.terminal import Display
 
-    progress = _Progress(enabled=not quiet and sys.stderr.isatty())
     started = time.perf_counter()
-    try:
+    with Display(quiet=quiet, verbose=verbose) as display:
         result = run(topology, workload, model, seed=seed or 0,  # type: ignore[arg-type]
                      routing=routing, cross_plane=cross_plane, failures=fails,
                      tolerance=tolerance, keep_paths=True if flow_paths else None,
-                     progress=progress)
-    finally:
-        progress.close()
-    info = result.summary.info
-    out = Path(out_dir) if out_dir else Path("reports") / f"{info.topology}--{info.workload}"
-    files = write_run(result, out, flows=True if flow_paths else None)
+                     progress=display)
+        info = result.summary.info
+        out = Path(out_dir) if out_dir else Path("reports") / f"{info.topology}--{info.workload}"
+        display.phase(REPORT)
+        files = write_run(result, out, flows=True if flow_paths else None)
     s = result.summary
     click.echo(f"{info.topology} / {info.workload} ({info.model}): {s.flows:,} flows, "
                f"makespan {format_time(s.makespan_s)}, FCT p50 {format_time(s.fct_s.p50)} "
@@ -209,10 +196,11 @@ def report(run_dir: str) -> None:
 @run_options
 @click.option("--prices", "prices_file", metavar="FILE", help="Price book YAML.")
 @click.option("--json", "as_json", is_flag=True, help="Print compare.json instead of a table.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@display_options
 def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, model: str,
             tolerance: float, seed: int | None, routing: str | None, cross_plane: str | None,
-            fails: Sequence[str], prices_file: str | None, as_json: bool, quiet: bool) -> None:
+            fails: Sequence[str], prices_file: str | None, as_json: bool, quiet: bool,
+            verbose: bool) -> None:
     """Run one WORKLOAD on each of TOPOLOGIES and compare them side by side.
 
     Writes compare.json, compare.txt, compare.md, compare.html and plots into DIR.
@@ -220,28 +208,25 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
     import time
 
     from mpft_sim.compare import compare as run_compare
+    from mpft_sim.progress import REPORT
     from mpft_sim.report.compare import compare_table, text_table, write_comparison
     from mpft_sim.report.files import staged_dir
     from mpft_sim.spec import load_prices, load_topology
     from mpft_sim.spec.workload import load_workload
+    from mpft_sim.terminal import Display
 
     specs = [load_topology(t) for t in topologies]
     work = load_workload(workload_file)
     book = load_prices(prices_file) if prices_file else None
     out = Path(out_dir) if out_dir else Path("reports") / f"compare-{work.name}"
-    show = not quiet and sys.stderr.isatty()
     started = time.perf_counter()
-
-    def announce(i: int, n: int, name: str) -> None:
-        if show:
-            click.echo(f"[{i + 1}/{n}] {name} ({time.perf_counter() - started:.0f}s)",
-                       err=True)
-
-    result = run_compare(specs, work, model, seed=seed or 0,  # type: ignore[arg-type]
-                         routing=routing, cross_plane=cross_plane, failures=fails,
-                         tolerance=tolerance, prices=book, progress=announce)
-    with staged_dir(out) as tmp:
-        files = write_comparison(result, tmp)
+    with Display(quiet=quiet, verbose=verbose) as display:
+        result = run_compare(specs, work, model, seed=seed or 0,  # type: ignore[arg-type]
+                             routing=routing, cross_plane=cross_plane, failures=fails,
+                             tolerance=tolerance, prices=book, progress=display)
+        display.phase(REPORT, design="comparison")
+        with staged_dir(out) as tmp:
+            files = write_comparison(result, tmp)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -261,10 +246,10 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
 @click.option("--scheduler", metavar="ADDRESS",
               help="Dask scheduler address (default: start a local Dask cluster).")
 @click.option("--resume", is_flag=True, help="Keep the points an earlier run finished.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@display_options
 def sweep(sweep_file: str, out_dir: str | None, seed: int | None, routing: str | None,
           cross_plane: str | None, fails: Sequence[str], jobs: int | None, executor: str,
-          scheduler: str | None, resume: bool, quiet: bool) -> None:
+          scheduler: str | None, resume: bool, quiet: bool, verbose: bool) -> None:
     """Run every point of a SWEEP_FILE grid; write sweep.csv, sweep.json and plots.
 
     Points stream to DIR/points.jsonl as they finish, so an interrupted sweep keeps them and
@@ -275,23 +260,15 @@ def sweep(sweep_file: str, out_dir: str | None, seed: int | None, routing: str |
 
     from mpft_sim.sweep import load_sweep
     from mpft_sim.sweep import sweep as run_sweep
+    from mpft_sim.terminal import Display
 
     spec = load_sweep(sweep_file)
     out = Path(out_dir) if out_dir else Path("reports") / spec.name
-    show = not quiet and sys.stderr.isatty()
     started = time.perf_counter()
-
-    def bar(done: int, total: int) -> None:
-        if show:
-            filled = int(30 * done / max(total, 1))
-            click.echo(f"\r  [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} points "
-                       f"({time.perf_counter() - started:.0f}s)", err=True, nl=False)
-
-    result = run_sweep(spec, out, jobs=jobs, executor=executor, scheduler=scheduler,
-                       resume=resume, progress=bar, seed=seed, routing=routing,
-                       cross_plane=cross_plane, failures=fails)
-    if show:
-        click.echo("", err=True)
+    with Display(quiet=quiet, verbose=verbose) as display:
+        result = run_sweep(spec, out, jobs=jobs, executor=executor, scheduler=scheduler,
+                           resume=resume, progress=display.points, seed=seed,
+                           routing=routing, cross_plane=cross_plane, failures=fails)
     errors = [r for r in result.rows if r.get("error")]
     click.echo(f"{spec.name}: {len(result.rows)} points ({result.ran} run, {result.resumed} "
                f"resumed, {len(errors)} invalid)")

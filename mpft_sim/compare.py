@@ -9,13 +9,15 @@ per GPU, and performance per dollar.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mpft_sim.engine import Model, simulate
 from mpft_sim.errors import MpftError, SpecError
+from mpft_sim.progress import ProgressCallback
 from mpft_sim.results import Breakdown, Metrics, Result, RunSummary, metrics_row
 from mpft_sim.results.summary import to_plain
 from mpft_sim.spec.prices import PriceBook
@@ -95,7 +97,7 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
             routing: str | None = None, cross_plane: str | None = None,
             failures: Sequence[FailureSpec | str] = (), tolerance: float = 0.0,
             prices: PriceBook | None = None, keep_results: bool = False,
-            progress: Callable[[int, int, str], None] | None = None) -> Comparison:
+            progress: ProgressCallback | None = None) -> Comparison:
     """Run ``workload`` on each design and compare them.
 
     Parameters
@@ -111,7 +113,8 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
     keep_results : bool
         Keep each design's full :class:`Result` (memory: a training step's flows).
     progress : callable, optional
-        ``progress(i, n, design)`` before each design runs.
+        Called with each design's :class:`~mpft_sim.progress.Progress` events, which carry
+        the design's name, its place (``index``) and how many there are (``total``).
 
     Returns
     -------
@@ -122,12 +125,14 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
     rows, summaries, results = [], [], []
     reference: float | None = None
     for i, spec in enumerate(specs):
-        if progress is not None:
-            progress(i, len(specs), spec.name)
+        context = {"design": spec.name, "index": i, "total": len(specs)}
+        events = None if progress is None else (
+            lambda event, c=context: progress(dataclasses.replace(event, **c)))
         fabric = build_fabric(spec)
         try:
             result = simulate(fabric, work, model, seed=seed, routing=routing,
-                              cross_plane=cross_plane, failures=failures, tolerance=tolerance)
+                              cross_plane=cross_plane, failures=failures, tolerance=tolerance,
+                              progress=events)
         except SpecError as exc:
             # say which design the workload does not fit
             raise exc.within(file=f"{work.name} on {spec.name}" if exc.file is None

@@ -23,6 +23,7 @@ from mpft_sim._version import __version__
 from mpft_sim.analytic import AnalyticNetwork
 from mpft_sim.errors import SimulationError, SpecError
 from mpft_sim.network import FluidNetwork, Network, _schedule
+from mpft_sim.progress import BUILD, COMPILE, PLAN, SIMULATE, ProgressCallback, Reporter
 from mpft_sim.results.result import Result, summarise
 from mpft_sim.results.steps import Timings
 from mpft_sim.results.summary import EngineStats, Provenance, RunInfo
@@ -39,10 +40,7 @@ from mpft_sim.workload.flows import FlowList, flow_program, read_flow_csv
 from mpft_sim.workload.program import Program
 from mpft_sim.workload.training import JobInfo
 
-__all__ = ["MODELS", "Model", "Progress", "make_network", "run_program", "simulate"]
-
-Progress = Callable[[float, float], None]
-"""``progress(simulated time, fraction of tasks done)``, called now and then."""
+__all__ = ["MODELS", "Model", "make_network", "run_program", "simulate"]
 
 TIMELINE_BINS = 400
 """Time bins of a run's utilisation timeline."""
@@ -58,8 +56,14 @@ def make_network(env: simpy.Environment, fabric: Fabric, options: RunOptions, *,
                         keep_paths=keep_paths)
 
 
+def _counters(network: Network) -> dict[str, float]:
+    """The engine's counters, for progress: flows released, re-solves, flows re-solved."""
+    return {"flows": float(network.flows.n), "solves": float(getattr(network, "solves", 0)),
+            "flows re-solved": float(getattr(network, "solved_flows", 0))}
+
+
 def run_program(env: simpy.Environment, network: Network, program: Program,
-                progress: Progress | None = None) -> Timings:
+                reporter: Reporter | None = None) -> Timings:
     """Run a program's task graph on a network until every task has ended.
 
     A task starts as soon as all its predecessors have ended: a compute task ends its
@@ -91,8 +95,8 @@ def run_program(env: simpy.Environment, network: Network, program: Program,
                 # begin() starts it; a task that ends at once is finished here, not by recursion
                 if remaining[s_] == 0 and begin(s_):
                     ready.append(s_)
-        if progress is not None:
-            progress(env.now, done / n)
+        if reporter is not None:
+            reporter.simulating(done / n, env.now, _counters(network))
 
     def begin(t: int) -> bool:
         """Start task t; True if it ended at once."""
@@ -141,6 +145,28 @@ def run_program(env: simpy.Environment, network: Network, program: Program,
     return Timings(program, start, end, flows)
 
 
+_kernels_loaded = False
+
+
+def _load_kernels() -> None:
+    """Run two flows on a tiny fabric, once per process: the fluid model's compiled kernels
+    load from numba's cache (or, on a first run, compile: some seconds) here, where progress
+    can say so, rather than silently in the middle of the first event."""
+    global _kernels_loaded
+    if _kernels_loaded:
+        return
+    from mpft_sim.spec.topology import FabricSpec, NodeSpec, SwitchSpec
+
+    tiny = build_fabric(TopologySpec(
+        name="warm-up", node=NodeSpec(gpus=1, nics=1),
+        fabric=FabricSpec(kind="fat-tree", nodes=2, switch=SwitchSpec(radix=4))))
+    flows = FlowList(np.array([0, 0]), np.array([1, 1]), np.array([1e3, 2e3]),
+                     np.array([0.0, 0.0]), ("", ""))
+    env = simpy.Environment()
+    run_program(env, make_network(env, tiny, RunOptions()), flow_program(flows)[0])
+    _kernels_loaded = True
+
+
 def _sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -181,7 +207,7 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
              seed: int = 0, routing: str | None = None, cross_plane: str | None = None,
              failures: Sequence[FailureSpec | str] = (), tolerance: float = 0.0,
              solver: Solver = max_min_rates, keep_paths: bool | None = None,
-             progress: Progress | None = None) -> Result:
+             progress: ProgressCallback | None = None) -> Result:
     """Run a workload on a design and return what happened.
 
     Parameters
@@ -211,7 +237,8 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
         Keep every flow's links (the ``links`` column of flows.csv); default: for flow lists
         only, since a training step has tens of millions of flows.
     progress : callable, optional
-        Called now and then with (simulated time, fraction of tasks done).
+        Called with a :class:`~mpft_sim.progress.Progress` event at each phase and now and
+        then while simulating (simulated time, fraction of tasks done, engine counters).
 
     Returns
     -------
@@ -226,6 +253,7 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
         If a transfer has no path.
     """
     started = time.perf_counter()
+    reporter = Reporter(progress)
     options = _failures(RunOptions(model=model, seed=seed,
                                    routing=routing, cross_plane=cross_plane,  # type: ignore[arg-type]
                                    tolerance=tolerance), failures)
@@ -233,7 +261,9 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
     workload_file = str(workload) if isinstance(workload, str | Path) else None
     spec = load_topology(topology) if isinstance(topology, str | Path) else topology
     work = load_workload(workload) if isinstance(workload, str | Path) else workload
+    reporter.phase(BUILD)
     fabric = _fabric(spec, options.failures)
+    reporter.phase(PLAN)
     order = None
     jobs: list[JobInfo] = []
     try:
@@ -250,9 +280,13 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
     except SpecError as exc:
         raise (exc.within(workload_file) if workload_file and exc.file is None else exc) \
             from None
+    if options.model == "fluid":
+        reporter.phase(COMPILE)
+        _load_kernels()
+    reporter.phase(SIMULATE)
     env = simpy.Environment()
     network = make_network(env, fabric, options, solver=solver, keep_paths=keep)
-    timings = run_program(env, network, program, progress)
+    timings = run_program(env, network, program, reporter)
     flows = network.flow_table()
     if network.pending_groups or np.isnan(flows.end_s).any():
         raise SimulationError(f"{int(np.isnan(flows.end_s).sum())} flows never completed")

@@ -269,8 +269,8 @@ def format_rate(value: float, unit: str, digits: int = 4) -> str:
 
 
 def format_ratio(value: float) -> str:
-    """A ratio to a reference, to four significant digits: ``"1.114x"``, ``"6.9x"``."""
-    return f"{_sig(value, 4)}x"
+    """A ratio to a reference, with three decimals: ``"1.114x"``, ``"6.900x"``, ``"1.000x"``."""
+    return f"{value:,.3f}x"
 
 
 def format_value(value: Any, key: str = "") -> str:

@@ -283,7 +283,8 @@ def test_resume_runs_only_the_missing_points(reference: Path, tmp_path: Path) ->
     calls: list[tuple[int, int]] = []
     result = sweep(BASIC, tmp_path, jobs=1, resume=True,
                    progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(3, 6), (4, 6), (5, 6), (6, 6)]
+    # first the resumed points (the bar shows from the start), then one call per point run
+    assert calls == [(2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]
     assert (result.resumed, result.ran) == (2, 4)
     assert (tmp_path / "sweep.csv").read_bytes() == (reference / "sweep.csv").read_bytes()
     assert sorted(json.loads(line)["point"] for line in log.read_text().splitlines()) == \

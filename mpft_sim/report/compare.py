@@ -50,7 +50,7 @@ def compare_table(comparison: Comparison) -> list[list[str]]:
         m = r.metrics
         peaks = " / ".join(f"{_util(r, 'peak', t):.0%}" for t in TIERS[:2])
         perf = m.perf_per_musd
-        unit = (m.perf_unit or "").replace(" per $M", "")
+        unit = m.perf_unit or ""
         rows.append([
             r.design + (f" ({', '.join(r.failures)} failed)" if r.failures else ""),
             _t(m.time_s),

@@ -160,6 +160,8 @@ def sweep(spec_or_path: SweepSpec | str | Path, out_dir: str | Path, jobs: int |
     todo = [t for t in tasks if t.index not in lines]
     wall = {i: float(line.get("wall_s", 0.0)) for i, line in lines.items()}
     total = len(points)
+    if progress is not None:
+        progress(resumed, total)  # the bar shows from the start, not from the first point
     if todo:
         by_index = {t.index: t for t in todo}
         with log.open("a", encoding="utf-8") as handle, \
