@@ -21,6 +21,11 @@ from mpft_sim.units import format_rate, format_time, format_value
 
 __all__ = ["cli", "main"]
 
+# paths as click.Path, so that shell completion offers file and folder names; whether they
+# exist is the library's to say (with the file's name, in the one error format)
+FILE = click.Path(dir_okay=False)
+DIR = click.Path(file_okay=False)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mpft-sim")
@@ -29,7 +34,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1, required=True, type=FILE)
 def validate(files: Sequence[str]) -> None:
     """Check topology and price-book FILES; report the first problem of each."""
     from mpft_sim.spec import load_input
@@ -41,7 +46,7 @@ def validate(files: Sequence[str]) -> None:
 
 
 @cli.command()
-@click.argument("topology")
+@click.argument("topology", type=FILE)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def describe(topology: str, as_json: bool) -> None:
     """Print the switches, cables, capacity and bisection of a TOPOLOGY."""
@@ -58,11 +63,11 @@ def describe(topology: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("topologies", nargs=-1, required=True)
-@click.option("--prices", "prices_file", metavar="FILE",
+@click.argument("topologies", nargs=-1, required=True, type=FILE)
+@click.option("--prices", "prices_file", metavar="FILE", type=FILE,
               help="Price book YAML (default: the shipped one, matching ISCA25 Table 3).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-@click.option("-o", "--out", "out_dir", metavar="DIR",
+@click.option("-o", "--out", "out_dir", metavar="DIR", type=DIR,
               help="Also write cost.json, cost.txt and cost_per_endpoint.png into DIR.")
 def cost(topologies: Sequence[str], prices_file: str | None, as_json: bool,
          out_dir: str | None) -> None:
@@ -131,9 +136,9 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @cli.command()
-@click.argument("topology")
-@click.argument("workload")
-@click.option("-o", "--out", "out_dir", metavar="DIR",
+@click.argument("topology", type=FILE)
+@click.argument("workload", type=FILE)
+@click.option("-o", "--out", "out_dir", metavar="DIR", type=DIR,
               help="Output folder (default: reports/<topology>--<workload>).")
 @model_options
 @run_options
@@ -177,7 +182,7 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, tole
 
 
 @cli.command()
-@click.argument("run_dir")
+@click.argument("run_dir", type=DIR)
 def report(run_dir: str) -> None:
     """Redraw the report (report.md, report.html, figures) of an existing RUN_DIR."""
     from mpft_sim.output import redraw_report
@@ -187,14 +192,14 @@ def report(run_dir: str) -> None:
 
 
 @cli.command()
-@click.argument("topologies", nargs=-1, required=True)
-@click.option("--workload", "workload_file", required=True, metavar="WORKLOAD",
+@click.argument("topologies", nargs=-1, required=True, type=FILE)
+@click.option("--workload", "workload_file", required=True, metavar="WORKLOAD", type=FILE,
               help="The workload every design runs.")
-@click.option("-o", "--out", "out_dir", metavar="DIR",
+@click.option("-o", "--out", "out_dir", metavar="DIR", type=DIR,
               help="Output folder (default: reports/compare-<workload>).")
 @model_options
 @run_options
-@click.option("--prices", "prices_file", metavar="FILE", help="Price book YAML.")
+@click.option("--prices", "prices_file", metavar="FILE", type=FILE, help="Price book YAML.")
 @click.option("--json", "as_json", is_flag=True, help="Print compare.json instead of a table.")
 @display_options
 def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, model: str,
@@ -236,8 +241,8 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
 
 
 @cli.command()
-@click.argument("sweep_file")
-@click.option("-o", "--out", "out_dir", metavar="DIR",
+@click.argument("sweep_file", type=FILE)
+@click.option("-o", "--out", "out_dir", metavar="DIR", type=DIR,
               help="Output folder (default: reports/<sweep name>).")
 @run_options
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPUs).")
@@ -276,6 +281,24 @@ def sweep(sweep_file: str, out_dir: str | None, seed: int | None, routing: str |
         click.echo(f"  {row['error']}")
     click.echo(f"wrote {out / 'sweep.csv'} and {len(result.files) - 1} more files in "
                f"{time.perf_counter() - started:.0f}s", err=True)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the completion script for SHELL (bash, zsh or fish): commands, options, choices
+    and file names complete on Tab.
+
+    \b
+    bash:  eval "$(mpft-sim completion bash)"        (add to ~/.bashrc)
+    zsh:   eval "$(mpft-sim completion zsh)"         (add to ~/.zshrc)
+    fish:  mpft-sim completion fish > ~/.config/fish/completions/mpft-sim.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None  # click ships these three
+    click.echo(cls(cli, {}, "mpft-sim", "_MPFT_SIM_COMPLETE").source())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

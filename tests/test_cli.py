@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import DATA, ROOT, TOPOLOGIES, run_file_bytes
 
 Run = Callable[..., tuple[int, str, str]]
@@ -137,3 +139,36 @@ def test_simulate_is_identical_across_processes(tmp_path: Path) -> None:
         outs.append(out)
     for name in ("summary.json", "flows.csv", "ops.csv", "links.csv", "report.html"):
         assert run_file_bytes(outs[0], name) == run_file_bytes(outs[1], name), name
+
+
+def test_help_does_not_load_the_engine() -> None:
+    """`mpft-sim --help` imports neither numba, scipy, matplotlib nor the engine."""
+    code = ("import sys; from mpft_sim.cli import main; code = main(['--help']); "
+            "heavy = [m for m in ('numba', 'scipy', 'matplotlib', 'simpy', 'mpft_sim.engine') "
+            "if m in sys.modules]; print(code, heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    assert done.stdout.splitlines()[-1] == "0 []"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_script(run_cli: Run, shell: str) -> None:
+    """`mpft-sim completion SHELL` prints the script that hooks mpft-sim into the shell."""
+    code, out, _ = run_cli("completion", shell)
+    assert code == 0 and "_MPFT_SIM_COMPLETE" in out
+
+
+def test_completion_offers_commands_and_files() -> None:
+    """The completion protocol completes command names, and asks the shell for file names
+    where a file is expected."""
+    import os
+
+    def complete(*words: str) -> str:
+        env = {**os.environ, "_MPFT_SIM_COMPLETE": "bash_complete",
+               "COMP_WORDS": " ".join(["mpft-sim", *words]), "COMP_CWORD": str(len(words))}
+        return subprocess.run([sys.executable, "-m", "mpft_sim"], env=env, cwd=ROOT,
+                              capture_output=True, text=True, check=False).stdout
+
+    assert "plain,simulate" in complete("sim")
+    assert complete("simulate", "topologies/deep").startswith("file,")
+    assert "plain,--routing" in complete("simulate", "a", "b", "--rout")
