@@ -23,19 +23,31 @@ from typing import Any
 
 import pytest
 
-__all__ = ["CHROMEDRIVER", "CHROMIUM", "Browser", "PageCheck", "browser", "open_page"]
+__all__ = ["CHROMEDRIVER", "CHROMIUM", "WINDOW", "Browser", "PageCheck", "browser", "open_page"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
+WINDOW = (1280, 900)
+"""The window pages are checked in: a laptop screen."""
+
 _ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run")
+         "--no-first-run", f"--window-size={WINDOW[0]},{WINDOW[1]}")
 
 # every <img> with what the browser made of it; naturalWidth is 0 for an image that failed
 _IMAGES_JS = """
 return Array.from(document.images).map(
   (img) => [img.alt, img.complete, img.naturalWidth, img.naturalHeight]);
+"""
+
+# every table wider than the box it sits in (it would need sideways scrolling), by its first
+# header cell; and the width of the page's text column
+_OVERFLOW_JS = """
+const boxes = Array.from(document.querySelectorAll("table")).map((t) => t.parentElement);
+return [boxes.filter((b) => b.scrollWidth > b.clientWidth + 1).map(
+          (b) => b.querySelector("th") ? b.querySelector("th").textContent : "?"),
+        document.querySelector("main") ? document.querySelector("main").clientWidth : 0];
 """
 
 
@@ -47,6 +59,10 @@ class PageCheck:
     """One ``(alt, complete, naturalWidth, naturalHeight)`` per ``<img>``, in page order."""
     console_errors: list[str] = field(default_factory=list)
     """The messages the browser logged at level SEVERE (failed loads, script errors)."""
+    overflowing_tables: list[str] = field(default_factory=list)
+    """Tables wider than their box at :data:`WINDOW`, by their first header."""
+    column_px: int = 0
+    """Width of the page's text column."""
 
 
 def _missing_browser() -> str | None:
@@ -103,7 +119,10 @@ class Browser:
                   for a, c, w, h in self.driver.execute_script(_IMAGES_JS)]
         errors = [str(e.get("message", "")) for e in self.driver.get_log("browser")
                   if e.get("level") == "SEVERE"]
-        return PageCheck(images=images, console_errors=errors)
+        overflowing, column = self.driver.execute_script(_OVERFLOW_JS)
+        return PageCheck(images=images, console_errors=errors,
+                         overflowing_tables=[str(t) for t in overflowing],
+                         column_px=int(column))
 
     def quit(self) -> None:
         """End the browser session."""

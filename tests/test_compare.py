@@ -63,9 +63,13 @@ def test_cli_files_and_page(run_cli: Run, tmp_path: Path, browser: Browser) -> N
     assert len(page.images) == 4
     assert all(ok and width > 0 for _, ok, width, _ in page.images)
     assert page.console_errors == []
+    assert page.overflowing_tables == [] and page.column_px >= 1000  # fits at 1,280 px
     html = (out / "compare.html").read_text()
     assert "http://" not in html and "https://" not in html
-    assert "| deepseek-v3-2048 |" in (out / "compare.md").read_text()
+    md = (out / "compare.md").read_text()
+    # designs as columns, figures as rows
+    assert "|  | deepseek-v3-2048 | mrft-2048 | ft2-2048 | deepseek-v3-2048-failed-plane " in md
+    assert "| step time | " in md
 
 
 def test_cli_json(run_cli: Run, tmp_path: Path) -> None:

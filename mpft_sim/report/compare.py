@@ -62,6 +62,15 @@ def compare_table(comparison: Comparison) -> list[list[str]]:
     return rows
 
 
+def turned_table(comparison: Comparison) -> Table:
+    """The side-by-side table turned for a page: a row per figure, a column per design, so
+    that four or five designs fit a laptop's width however many figures there are."""
+    rows = compare_table(comparison)
+    head, designs = rows[0], rows[1:]
+    return Table(["", *(d[0] for d in designs)],
+                 [[head[k], *(d[k] for d in designs)] for k in range(1, len(head))])
+
+
 def text_table(rows: list[list[str]]) -> str:
     """Fixed-width text of rows (first column left-aligned, the rest right-aligned)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -216,7 +225,6 @@ _CAPTIONS = {
 
 
 def _blocks(comparison: Comparison, figures: list[str]) -> list[Block]:
-    rows = compare_table(comparison)
     metric = _METRIC[comparison.metric]
     first = comparison.rows[0]
     best = min(comparison.rows, key=_time)
@@ -227,7 +235,7 @@ def _blocks(comparison: Comparison, figures: list[str]) -> list[Block]:
                   f"design, {first.design}. Fastest: {best.design} "
                   f"({_t(best.metrics.time_s)}); best performance per dollar: {value.design}."),
         Heading("Side by side"),
-        Table(rows[0], rows[1:]),
+        turned_table(comparison),
     ]
     breakdowns = [r for r in comparison.rows if r.breakdown is not None]
     if breakdowns:

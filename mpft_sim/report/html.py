@@ -15,8 +15,9 @@ from pathlib import Path
 
 __all__ = ["escape", "figure", "looks_numeric", "numeric_columns", "page", "png_size", "table"]
 
-# Readable on a 13-inch laptop: one column at most ~1,040 px wide (figures are 1,020 px), wide
-# tables scroll sideways inside their own box instead of stretching the page.
+# Readable on a 13-inch laptop: one column at most ~1,040 px wide (figures are 1,020 px). Text
+# cells wrap (a note, a link's name) and quantities do not; a table too wide even so scrolls
+# sideways inside its own box instead of stretching the page.
 _CSS = """
 :root { color-scheme: light; }
 body { margin: 0; background: #f6f7f9; color: #1d2330;
@@ -33,7 +34,8 @@ p.note { color: #555d6b; font-size: 0.93em; }
 .table-scroll { overflow-x: auto; margin: 0.6em 0 1em; max-width: 100%; }
 table { border-collapse: collapse; font-size: 0.92em; font-variant-numeric: tabular-nums; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #e4e7ec; text-align: left;
-  white-space: nowrap; vertical-align: top; }
+  vertical-align: top; overflow-wrap: anywhere; }
+td.num { white-space: nowrap; }
 th { background: #eef1f5; font-weight: 600; white-space: normal; vertical-align: bottom;
   min-width: 4em; }
 td.num, th.num { text-align: right; }

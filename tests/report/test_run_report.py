@@ -195,6 +195,7 @@ def test_html_in_a_browser(name: str, runs: dict[str, Path], written: dict[str, 
     page = runs[name] / "report.html"
     check = browser.open_page(page)
     assert check.console_errors == []
+    assert check.overflowing_tables == []  # every table fits the page at 1,280 px
     assert len(check.images) == len(expected_plots(name))
     for (alt, complete, width, height), plot in zip(check.images, expected_plots(name),
                                                     strict=True):
@@ -348,5 +349,9 @@ def test_browser_sees_broken_pages(tmp_path: Path, browser: Browser) -> None:  #
                                         '<script>throw new Error("boom")</script>'))
     check = browser.open_page(page)
     assert [(alt, width) for alt, _, width, _ in check.images] == [("bad", 0), ("gone", 0)]
+    assert check.overflowing_tables == []
+    wide = tmp_path / "wide.html"
+    wide.write_text(html.page("wide", html.table(["first", "second"], [["1", "9" * 400]])))
+    assert browser.open_page(wide).overflowing_tables == ["first"]  # a number never wraps
     assert any("boom" in m for m in check.console_errors)
     assert any("missing.png" in m for m in check.console_errors)
