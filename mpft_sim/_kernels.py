@@ -13,6 +13,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+HOT = 0.9
+"""A link is hot at or above this fraction of its capacity (time above 90%, per link)."""
+
 
 @numba.njit(cache=True, nogil=True)
 def progressive_filling(link: np.ndarray, flow: np.ndarray, frac: np.ndarray,  # pragma: no cover
@@ -218,14 +221,17 @@ def greedy_least_loaded(links: np.ndarray, mask: np.ndarray, cap: np.ndarray,  #
 @numba.njit(cache=True, nogil=True)
 def add_load(links: np.ndarray, delta: np.ndarray, now: float, cap: np.ndarray,  # pragma: no cover
              load: np.ndarray, since: np.ndarray, busy: np.ndarray, saturated: np.ndarray,
-             peak: np.ndarray, group_of_link: np.ndarray, group_load: np.ndarray) -> None:
+             hot: np.ndarray, peak: np.ndarray, group_of_link: np.ndarray,
+             group_load: np.ndarray) -> None:
     """Change the loads of distinct links, first closing each one's accounting interval
-    (time busy, time full) at its old load."""
+    (time busy, time at or above 90% of capacity, time full) at its old load."""
     for k in range(links.shape[0]):
         i = links[k]
         dt = now - since[i]
         if load[i] > 1e-9 * cap[i]:
             busy[i] += dt
+        if load[i] >= cap[i] * (HOT - 1e-9):
+            hot[i] += dt
         if load[i] >= cap[i] * (1 - 1e-9):
             saturated[i] += dt
         since[i] = now

@@ -64,9 +64,10 @@ class AnalyticNetwork(Network):
         self._complete(ids, now + duration)
 
     def link_table(self, until: float) -> LinkLoad:
-        """Busy time is each phase's bytes over capacity; a used link peaks at 1."""
+        """Busy time is each phase's bytes over capacity, at full capacity (so hot and
+        saturated all the while); a used link peaks at 1."""
         return LinkLoad(busy_s=self.busy.copy(), saturated_s=self.busy.copy(),
-                         peak_util=self.peak.copy())
+                        hot_s=self.busy.copy(), peak_util=self.peak.copy())
 
     def timeline(self) -> Timeline:
         """Each group of links carries a phase's bytes evenly over its busiest link's time."""

@@ -294,8 +294,8 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
         flows = flows.take(np.argsort(order, kind="stable"))
     makespan = float(flows.end_s.max(initial=0.0))
     load = network.link_table(makespan)
-    links = LinkTable.of(fabric, network.link_bytes, load.busy_s, load.saturated_s,
-                         load.peak_util, makespan)
+    links = LinkTable.of(fabric, network.link_bytes, load.busy_s, load.hot_s,
+                         load.saturated_s, load.peak_util, makespan)
     edges, util = network.timeline().binned(makespan, TIMELINE_BINS)
     groups = tuple(LinkGroup(None if p < 0 else p, Tier(t)) for p, t in
                    network.timeline().groups)

@@ -47,6 +47,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from mpft_sim._kernels import (
+    HOT,
     add_load,
     due_slots,
     gather_links,
@@ -372,6 +373,7 @@ class FluidNetwork(Network):
         self.since = np.zeros(n_links)
         self.busy = np.zeros(n_links)
         self.saturated = np.zeros(n_links)
+        self.hot = np.zeros(n_links)
         self.peak = np.zeros(n_links)
         self.label = np.full(n_links, -1, dtype=np.int64)
         self.group_of_link, self.link_groups, self.group_cap = _link_groups(fabric)
@@ -530,7 +532,7 @@ class FluidNetwork(Network):
         if link.size == 0:
             return
         add_load(link, delta, now, self.cap, self.load, self.since, self.busy, self.saturated,
-                 self.peak, self.group_of_link, self.group_load)
+                 self.hot, self.peak, self.group_of_link, self.group_load)
 
     def _log(self, now: float) -> None:
         loads = self.group_load.astype(np.float32)
@@ -577,11 +579,13 @@ class FluidNetwork(Network):
     # -- results -----------------------------------------------------------------------------
 
     def link_table(self, until: float) -> LinkLoad:
-        """Per-link busy and saturated time, and peak utilisation, up to ``until``."""
+        """Per-link busy, hot and saturated time, and peak utilisation, up to ``until``."""
         dt = until - self.since
         busy = self.busy + dt * (self.load > 1e-9 * self.cap)
+        hot = self.hot + dt * (self.load >= self.cap * (HOT - 1e-9))
         sat = self.saturated + dt * (self.load >= self.cap * (1 - 1e-9))
-        return LinkLoad(busy_s=busy, saturated_s=sat, peak_util=np.minimum(self.peak, 1.0))
+        return LinkLoad(busy_s=busy, saturated_s=sat, hot_s=hot,
+                        peak_util=np.minimum(self.peak, 1.0))
 
     def timeline(self) -> Timeline:
         """Load per (plane, tier) group of links after each event."""

@@ -16,10 +16,12 @@ IntArray = NDArray[np.int64]
 
 @dataclass
 class LinkLoad:
-    """Per directed link: time with traffic, time full, peak utilisation."""
+    """Per directed link: time with traffic, time at or above 90% of capacity, time full,
+    peak utilisation."""
 
     busy_s: FloatArray
     saturated_s: FloatArray
+    hot_s: FloatArray
     peak_util: FloatArray
 
 

@@ -221,9 +221,10 @@ def format_bandwidth(bytes_per_s: float, digits: int = 4) -> str:
 
 
 def format_usd(usd: float) -> str:
-    """An amount in US dollars for reading: millions and more with three significant digits
-    (``"$9.00M"``, ``"$1.55B"``), less in whole dollars with separators (``"$4,394"``), and
-    cents only under ten dollars (``"$3.50"``).
+    """An amount in US dollars for reading: millions with two decimals (``"$9.00M"``,
+    ``"$490.95M"``, ``"$1,550.70M"``: designs compare to the published table's digits), less
+    in whole dollars with separators (``"$4,394"``), and cents only under ten dollars
+    (``"$3.50"``).
 
     Parameters
     ----------
@@ -236,10 +237,8 @@ def format_usd(usd: float) -> str:
     """
     size = abs(usd)
     sign = "-" if usd < 0 else ""
-    if size >= 1e9:
-        return f"{sign}${size / 1e9:.3g}B" if size < 1e11 else f"{sign}${size / 1e9:,.0f}B"
     if size >= 1e6:
-        return f"{sign}${size / 1e6:#.3g}M".replace(".M", "M")
+        return f"{sign}${size / 1e6:,.2f}M"
     if size >= 10 or size == 0:
         return f"{sign}${size:,.0f}"
     return f"{sign}${size:.2f}"

@@ -65,9 +65,9 @@ def test_cost_table_rows(run_cli: Run) -> None:
     lines = out.splitlines()
     assert lines[0].split()[:5] == ["design", "kind", "endpoints", "switches", "links"]
     row = {line.split()[0]: line.split() for line in lines[1:]}
-    assert row["ft2-2048"][2:] == ["2,048", "96", "2,048", "9.00", "4.39"]
-    assert row["mpft-16k"][2:] == ["16,384", "768", "16,384", "71.99", "4.39"]
-    assert row["ft3-64k"][2:] == ["65,536", "5,120", "131,072", "490.95", "7.49"]
+    assert row["ft2-2048"][2:] == ["2,048", "96", "2,048", "$9.00M", "$4,394"]
+    assert row["mpft-16k"][2:] == ["16,384", "768", "16,384", "$71.99M", "$4,394"]
+    assert row["ft3-64k"][2:] == ["65,536", "5,120", "131,072", "$490.95M", "$7,491"]
 
 
 def test_cost_json_and_files(run_cli: Run, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from mpft_sim.compare import Comparison, DesignRow
 from mpft_sim.report.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
@@ -32,7 +33,9 @@ def _t(x: Any) -> str:
 
 
 def _util(r: DesignRow, kind: str, tier: str) -> float:
-    value = getattr(r.metrics, f"{kind}_util_{tier.replace('-', '_')}")
+    """A tier's figure: kind "peak", "mean" or "p99" utilisation, or "hot" (time share)."""
+    key = tier.replace("-", "_")
+    value = getattr(r.metrics, f"hot_{key}" if kind == "hot" else f"{kind}_util_{key}")
     return float(value) if value is not None else 0.0
 
 
@@ -44,11 +47,13 @@ def compare_table(comparison: Comparison) -> list[list[str]]:
     """The comparison as rows of text: a header row, then one row per design."""
     metric = _METRIC[comparison.metric]
     head = ["design", metric, "vs first", "dispatch", "combine", "p99 FCT", "exposed comm",
-            "peak util (endpoint / leaf-spine)", "cost", "cost/GPU", "perf per $M"]
+            "time >= 90% (endpoint / leaf-spine)", "p99 link util (endpoint / leaf-spine)",
+            "cost", "cost/GPU", "perf per $M"]
     rows = [head]
     for r in comparison.rows:
         m = r.metrics
-        peaks = " / ".join(f"{_util(r, 'peak', t):.0%}" for t in TIERS[:2])
+        hot = " / ".join(f"{_util(r, 'hot', t):.0%}" for t in TIERS[:2])
+        p99 = " / ".join(f"{_util(r, 'p99', t):.0%}" for t in TIERS[:2])
         perf = m.perf_per_musd
         unit = m.perf_unit or ""
         rows.append([
@@ -56,7 +61,7 @@ def compare_table(comparison: Comparison) -> list[list[str]]:
             _t(m.time_s),
             format_ratio(r.time_vs_first) if r.time_vs_first else "-",
             _t(m.dispatch_s), _t(m.combine_s), _t(m.fct_p99_s),
-            _t(m.exposed_comm_s), peaks, _money(m.cost_usd), _money(m.cost_per_gpu_usd),
+            _t(m.exposed_comm_s), hot, p99, _money(m.cost_usd), _money(m.cost_per_gpu_usd),
             format_rate(perf, unit) if perf is not None else "-",
         ])
     return rows
@@ -97,34 +102,49 @@ def _scale(values: list[float]) -> tuple[float, str]:
 
 
 def plot_time(comparison: Comparison, path: Path) -> None:
-    """Each design's step time (stacked by its breakdown for training), shortest first."""
+    """Each design's time: for training the step's breakdown stacked (its rows add up to the
+    step), and beside it, as its own bar, the exposed communication -- the time the network
+    holds the GPUs up, which is what a network comparison is about."""
     rows = comparison.rows
     labels = _labels(comparison)
     factor, unit = _scale([_time(r) for r in rows])
     stacked = all(r.breakdown is not None for r in rows)
-    fig, ax = new_figure(9, 1.2 + 0.8 * len(rows) + (0.5 if stacked else 0.0))
-    y = np.arange(len(rows))[::-1]
+    exposed = [r.metrics.exposed_comm_s for r in rows]
+    show_exposed = all(e is not None for e in exposed)
+    fig, ax = new_figure(9, 1.2 + 0.9 * len(rows) + (0.5 if stacked else 0.0))
+    y = np.arange(len(rows))[::-1].astype(float)
+    main_y = y + (0.17 if show_exposed else 0.0)
+    height = 0.34 if show_exposed else 0.6
     if stacked:
         left = np.zeros(len(rows))
         for key, name, colour in _BREAKDOWN:
             width = np.array([getattr(r.breakdown, key) for r in rows]) * factor
-            ax.barh(y, width, left=left, color=colour, label=name, height=0.6)
+            if width.any():  # a row no design has gets no legend entry
+                ax.barh(main_y, width, left=left, color=colour, label=name, height=height)
             left += width
-        # below the axis, where it cannot cover a bar or its label
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.12 / len(rows)),
-                  fontsize=8, ncols=3, frameon=False)
     else:
-        ax.barh(y, [_time(r) * factor for r in rows], color="#4c78a8", height=0.6)
-    for yi, r in zip(y, rows, strict=True):
+        ax.barh(main_y, [_time(r) * factor for r in rows], color="#4c78a8", height=height,
+                label=_METRIC[comparison.metric])
+    if show_exposed:
+        ax.barh(y - 0.19, [float(e or 0.0) * factor for e in exposed], color="#d62728",
+                height=0.3, label="exposed communication (GPUs wait for the network)")
+        for yi, e, r in zip(y, exposed, rows, strict=True):
+            share = f" ({float(e or 0.0) / _time(r):.0%})" if _time(r) > 0 else ""
+            ax.annotate(f"{format_time(float(e or 0.0))}{share}", (float(e or 0.0) * factor,
+                        yi - 0.19), xytext=(4, 0), textcoords="offset points", va="center",
+                        fontsize=8, color="#8b1a1a")
+    for yi, r in zip(main_y, rows, strict=True):
         ratio = format_ratio(r.time_vs_first) if r.time_vs_first else "-"
-        ax.annotate(f"{_time(r) * factor:.4g} {unit}  ({ratio})",
-                    (_time(r) * factor, yi), xytext=(4, 0), textcoords="offset points",
-                    va="center", fontsize=8)
+        ax.annotate(f"{format_time(_time(r))}  ({ratio})", (_time(r) * factor, yi),
+                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_yticks(y, labels)
     ax.set_xlabel(f"{_METRIC[comparison.metric]} [{unit}]")
     ax.set_xlim(0, max(_time(r) for r in rows) * factor * 1.3)
     ax.set_title(f"{comparison.workload}: {_METRIC[comparison.metric]} per design "
                  f"({comparison.model} model)")
+    # below the axis, where it cannot cover a bar or its label
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.12 / len(rows)),
+              fontsize=8, ncols=3, frameon=False)
     ax.grid(False, axis="y")
     save_figure(fig, path)
 
@@ -135,48 +155,72 @@ def plot_value(comparison: Comparison, path: Path) -> None:
     labels = _labels(comparison)
     fig, (a, b) = new_figure(11, 1.2 + 0.7 * len(rows), ncols=2)
     y = np.arange(len(rows))[::-1]
-    a.barh(y, [(r.metrics.cost_per_gpu_usd or 0.0) / 1e3 for r in rows], color="#3b6ea8",
-           height=0.6)
+    cost = np.array([r.metrics.cost_per_gpu_usd or 0.0 for r in rows])
+    a.barh(y, cost, color="#3b6ea8", height=0.6)
+    for yi, c in zip(y, cost, strict=True):
+        a.annotate(_plain(f"{format_usd(c)} per GPU"), (c, yi), xytext=(4, 0),
+                   textcoords="offset points", va="center", fontsize=8)
+    a.set_xlim(0, max(cost.max(initial=0.0), 1.0) * 1.45)
+    a.xaxis.set_major_formatter(lambda v, _: _plain(format_usd(v)))
     a.set_yticks(y, labels)
-    a.set_xlabel("network cost per GPU [k$]")
+    a.set_xlabel("network cost per GPU")
     a.set_title("What each design costs")
     perf = np.array([r.metrics.perf_per_musd or 0.0 for r in rows])
-    scale, prefix = next(((f, p) for f, p in ((1e9, "G"), (1e6, "M"), (1e3, "k"))
-                          if perf.max(initial=0) >= f), (1.0, ""))
-    b.barh(y, perf / scale, color="#54a24b", height=0.6)
-    b.set_yticks(y, [""] * len(rows))
     unit = (rows[0].metrics.perf_unit or "") if rows else ""
-    b.set_xlabel(f"{prefix} {unit}".strip() if prefix else unit)
+    b.barh(y, perf, color="#54a24b", height=0.6)
+    for yi, p in zip(y, perf, strict=True):
+        b.annotate(_plain(format_rate(p, unit)), (p, yi), xytext=(4, 0),
+                   textcoords="offset points", va="center", fontsize=8)
+    b.set_xlim(0, max(perf.max(initial=0.0), 1e-300) * 1.6)
+    b.xaxis.set_major_formatter(lambda v, _: format_rate(v, "").strip())
+    b.set_yticks(y, [""] * len(rows))
+    b.set_xlabel(_plain(unit))
     b.set_title("Performance per million dollars of network")
     for ax in (a, b):
         ax.grid(False, axis="y")
     save_figure(fig, path)
 
 
+def _plain(text: str) -> str:
+    """Text with ``$`` escaped, so matplotlib does not read dollar amounts as mathtext."""
+    return text.replace("$", r"\$")
+
+
 def plot_utilisation(comparison: Comparison, path: Path) -> None:
-    """Peak and mean utilisation of each tier of switched links, per design."""
+    """How hard each tier of switched links works, per design: the share of the run its
+    links spend at or above 90% of capacity, and the 99th percentile of per-link mean
+    utilisation (bars); the highest load any of its links reached (markers)."""
     rows = comparison.rows
     tiers = [t for t in TIERS
              if any(getattr(r.metrics, f"peak_util_{t.replace('-', '_')}") is not None
                     for r in rows)]
-    fig, ax = new_figure(10, 4.5)
-    n = len(rows)
+    fig, (hot_ax, p99_ax) = new_figure(10, 5.2 + 0.25 * ((n := len(rows)) // 3), ncols=2)
     width = 0.8 / max(n, 1)
     x = np.arange(len(tiers))
     colours = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"]
+    handles = []
     for i, (r, label) in enumerate(zip(rows, _labels(comparison), strict=True)):
-        peak = [_util(r, "peak", t) * 100 for t in tiers]
-        mean = [_util(r, "mean", t) * 100 for t in tiers]
         colour = colours[i % len(colours)]
-        ax.bar(x + i * width, peak, width, color=colour, alpha=0.35)
-        ax.bar(x + i * width, mean, width, color=colour, label=label.replace("\n", " "))
-    ax.set_xticks(x + width * (n - 1) / 2, tiers)
-    ax.set_ylabel("utilisation [%]\n(solid: mean over all the tier's links, pale: peak)")
-    ax.set_ylim(0, 105)
-    ax.set_title("How hard each tier of links works, per design")
-    ax.legend(fontsize=8)
-    ax.grid(False, axis="x")
-    save_figure(fig, path)
+        at = x + i * width
+        handles.append(hot_ax.bar(at, [_util(r, "hot", t) * 100 for t in tiers], width,
+                                  color=colour, label=label.replace("\n", " ")))
+        p99_ax.bar(at, [_util(r, "p99", t) * 100 for t in tiers], width, color=colour)
+        p99_ax.scatter(at, [_util(r, "peak", t) * 100 for t in tiers], marker="_", s=160,
+                       color="black", zorder=3)
+    handles.append(Line2D([], [], marker="_", markersize=12, color="black", linestyle="None",
+                          label="highest load of any link (right)"))
+    for ax, what in ((hot_ax, "time at or above 90% of capacity [% of the run]"),
+                     (p99_ax, "p99 of per-link mean utilisation [%]")):
+        ax.set_xticks(x + width * (n - 1) / 2, tiers)
+        ax.set_ylabel(what)
+        ax.set_ylim(0, 105)
+        ax.grid(False, axis="x")
+    hot_ax.set_title("How long the links run hot")
+    p99_ax.set_title("How hard the busiest links work")
+    # designs under the plots, where the legend cannot cover a bar
+    fig.legend(handles=handles, loc="lower center", ncols=min(n + 1, 3), fontsize=8,
+               frameon=False)
+    save_figure(fig, path, bottom=0.06 + 0.045 * ((n + 3) // 3))
 
 
 def plot_alltoall(comparison: Comparison, path: Path) -> None:
@@ -211,14 +255,16 @@ def plot_comparison(comparison: Comparison, out_dir: Path) -> list[str]:
 _CAPTIONS = {
     "compare_time.png": ("Time per design", "Each design's {metric}, with the ratio to the "
                          "first design; training steps are split into their breakdown (forward, "
-                         "backward, overlapped F&B, bubble, optimizer)."),
+                         "backward, overlapped F&B, bubble, optimizer). The red bar is the "
+                         "exposed communication: the time the GPUs wait for the network."),
     "compare_value.png": ("Cost and performance per dollar", "Left: network cost per GPU "
                           "(switches, cables, NICs at the price book's prices). Right: what "
                           "each million dollars of network buys ({unit})."),
-    "compare_utilisation.png": ("Utilisation per tier", "Mean (solid) and peak (pale) "
-                                "utilisation of each tier of switched links; the mean is over "
-                                "all links of the tier, so a job that uses part of a cluster "
-                                "shows a low mean."),
+    "compare_utilisation.png": ("Utilisation per tier", "Left: the share of the run the "
+                                "tier's links (those that carried traffic) spend at or above "
+                                "90% of their capacity. Right: the 99th percentile of their "
+                                "mean utilisation, with the highest load any link reached as "
+                                "a black mark."),
     "compare_alltoall.png": ("All-to-all times", "Mean time of the expert-parallel dispatch "
                              "(FP8) and combine (BF16) all-to-alls on each design."),
 }

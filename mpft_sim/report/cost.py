@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mpft_sim.report.style import new_figure, save_figure
+import numpy as np
+
+from mpft_sim.report.style import REPORT_WIDTH_IN, new_figure, save_figure, snap_in
 from mpft_sim.topology.cost import BillOfMaterials
+from mpft_sim.units import format_usd
 
 __all__ = ["cost_table", "plot_cost_per_endpoint"]
 
 
 def cost_table(boms: Sequence[BillOfMaterials]) -> str:
     """A fixed-width text table of designs and their cost, one row per design."""
-    head = ("design", "kind", "endpoints", "switches", "links", "cost [M$]", "cost/endpoint [k$]")
+    head = ("design", "kind", "endpoints", "switches", "links", "cost", "cost per GPU")
     rows = [
         (b.name, b.kind, f"{b.endpoints:,}", f"{b.switches:,}", f"{b.links:,}",
-         f"{b.cost_usd / 1e6:,.2f}", f"{b.cost_per_endpoint_usd / 1e3:.2f}")
+         format_usd(b.cost_usd), format_usd(b.cost_per_endpoint_usd))
         for b in boms
     ]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
@@ -29,19 +32,32 @@ def cost_table(boms: Sequence[BillOfMaterials]) -> str:
 
 
 def plot_cost_per_endpoint(boms: Sequence[BillOfMaterials], path: str | Path) -> None:
-    """Bar chart of network cost per endpoint, one bar per design, labelled with endpoints."""
-    fig, ax = new_figure(max(6.0, 1.2 * len(boms) + 2), 4.5)
-    names = [b.name for b in boms]
-    values = [b.cost_per_endpoint_usd / 1e3 for b in boms]
-    bars = ax.bar(names, values, color="#3b6ea8")
-    for bar, bom in zip(bars, boms, strict=True):
-        ax.annotate(f"{bom.endpoints:,} endpoints\n${bom.cost_usd / 1e6:,.1f}M",
-                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=8, xytext=(0, 2),
-                    textcoords="offset points")
-    ax.set_ylabel("network cost per endpoint [k$]")
-    ax.set_title("Network cost per endpoint (switches and cables)")
-    ax.set_ylim(0, max(values) * 1.25 if values else 1)
-    ax.tick_params(axis="x", rotation=20)
-    ax.grid(False, axis="x")
+    """Network cost per endpoint, a horizontal bar per design (names read level, not
+    rotated), labelled with the endpoints and the total; a log axis when the designs differ
+    by more than ten times, so that a toy design does not flatten the real ones."""
+    fig, ax = new_figure(REPORT_WIDTH_IN, snap_in(1.4 + 0.55 * max(len(boms), 1)))
+    values = np.array([b.cost_per_endpoint_usd for b in boms])
+    y = np.arange(len(boms))[::-1]
+    ax.barh(y, values, color="#3b6ea8", height=0.6)
+    for yi, bom in zip(y, boms, strict=True):
+        ax.annotate(_plain(f"{format_usd(bom.cost_per_endpoint_usd)} per GPU: "
+                           f"{bom.endpoints:,} endpoints, {format_usd(bom.cost_usd)}"),
+                    (bom.cost_per_endpoint_usd, yi), xytext=(4, 0), textcoords="offset points",
+                    va="center", fontsize=8)
+    ax.set_yticks(y, [b.name for b in boms])
+    positive = values[values > 0]
+    if len(positive) and positive.max() > 10 * positive.min():
+        ax.set_xscale("log")
+        ax.set_xlim(positive.min() / 2, positive.max() * 12)
+    else:
+        ax.set_xlim(0, max(values.max(initial=0.0), 1.0) * 1.7)
+    ax.xaxis.set_major_formatter(lambda v, _: _plain(format_usd(v)))
+    ax.set_xlabel("network cost per endpoint (switches, cables, NICs)")
+    ax.set_title("Network cost per endpoint")
+    ax.grid(False, axis="y")
     save_figure(fig, path)
+
+
+def _plain(text: str) -> str:
+    """Text with ``$`` escaped, so matplotlib does not read dollar amounts as mathtext."""
+    return text.replace("$", r"\$")

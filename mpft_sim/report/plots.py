@@ -329,7 +329,9 @@ def plane_balance(plane: ArrayLike, tier: ArrayLike, bytes_: ArrayLike, alive: A
     up = np.asarray(alive, dtype=bool)
     fabric = (planes_of >= 0) & np.isin(tiers, _FABRIC_TIERS)
     planes = sorted({int(p) for p in planes_of[fabric]})
-    shown = [t for t in _FABRIC_TIERS if np.any(fabric & (tiers == t))]
+    # a tier that carried nothing gets no bars, so no legend entry either
+    shown = [t for t in _FABRIC_TIERS if np.any(fabric & (tiers == t) & (carried > 0))] or [
+        t for t in _FABRIC_TIERS if np.any(fabric & (tiers == t))][:1]
     fig, ax = new_figure(REPORT_WIDTH_IN, PLANE_BALANCE_HEIGHT_IN)
     if not planes or not shown:
         no_data(ax, "no switched links")
@@ -429,6 +431,7 @@ def cost_breakdown(items: Sequence[BomItemRecord], endpoints: int, path: str | P
         The design's name, for the title.
     """
     fig, ax = new_figure(REPORT_WIDTH_IN, COST_HEIGHT_IN)
+    items = [i for i in items if i.total_usd > 0]  # a free item (at this price book) is no bar
     totals = np.array([i.total_usd for i in items])
     cost = float(totals.sum()) if len(totals) else 0.0
     design = f" of {name}" if name else ""

@@ -42,10 +42,11 @@ def new_figure(width: float = 8.0, height: float = 4.5, **kwargs: Any) -> tuple[
         return plt.subplots(figsize=(width, height), **kwargs)
 
 
-def save_figure(fig: Any, path: str | Path) -> None:
-    """Save as PNG without a timestamp or version stamp, so reruns give identical bytes."""
+def save_figure(fig: Any, path: str | Path, bottom: float = 0.0) -> None:
+    """Save as PNG without a timestamp or version stamp, so reruns give identical bytes;
+    ``bottom`` is the share of the height kept free under the axes (for a figure legend)."""
     with plt.rc_context(_RC):
-        fig.tight_layout()
+        fig.tight_layout(rect=(0.0, bottom, 1.0, 1.0))
         fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
 

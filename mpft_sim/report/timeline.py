@@ -179,8 +179,11 @@ def draw(gantt: Gantt, path: str | Path) -> None:
                loc="center", bbox_to_anchor=(0.5, _LEGEND_IN / 2 / height),
                ncol=min(len(present), 4), fontsize=9, frameon=False)
     busy = _busy_fraction(lanes[rows == 0], start[rows == 0], end[rows == 0], span)
-    bars = ("bars per lane: compute (top), communication (middle), pipeline sends (thin)"
-            if has_pp else "bars per lane: compute (top), communication (bottom)")
+    # say only which bars there are: a job that never computes has no compute bar
+    names = {0: "compute", 1: "communication", 2: "pipeline sends"}
+    places = {0: "top", 1: "middle" if has_pp else "bottom", 2: "thin"}
+    bars = "bars per lane: " + ", ".join(f"{names[k]} ({places[k]})" for k in range(3)
+                                         if np.any(rows == k))
     lanes_text = f"{len(labels)} lane{'s' if len(labels) != 1 else ''}"
     lines = [f"Step timeline of {lanes_text} over {format_time(span)}: the GPUs compute "
              f"{busy:.0%} of the time (mean over computing lanes)", bars]

@@ -29,8 +29,10 @@ class Metrics:
     training and NCCL jobs, the time per output token of decode, the makespan of a flow list.
     With several jobs side by side the times are the slowest job's, tokens and GPUs all
     jobs'. Performance per dollar is tokens per second (else ``1 / time_s``) per million
-    dollars of network. Utilisation: ``peak`` is the highest load over capacity any link of
-    the tier reached, ``mean`` its bytes over (capacity x makespan).
+    dollars of network. Utilisation per switched tier: ``peak`` is the highest load over
+    capacity any link of the tier reached, ``mean`` its bytes over (capacity x makespan);
+    over the links that carried traffic, ``hot`` is the mean share of the run spent at or
+    above 90% of capacity and ``p99_util`` the 99th percentile of per-link mean utilisation.
     """
 
     gpus: int | None = None
@@ -47,10 +49,16 @@ class Metrics:
     exposed_comm_s: float | None = None
     peak_util_endpoint: float | None = None
     mean_util_endpoint: float | None = None
+    hot_endpoint: float | None = None
+    p99_util_endpoint: float | None = None
     peak_util_leaf_spine: float | None = None
     mean_util_leaf_spine: float | None = None
+    hot_leaf_spine: float | None = None
+    p99_util_leaf_spine: float | None = None
     peak_util_spine_core: float | None = None
     mean_util_spine_core: float | None = None
+    hot_spine_core: float | None = None
+    p99_util_spine_core: float | None = None
     cost_usd: float | None = None
     cost_per_gpu_usd: float | None = None
     perf_per_musd: float | None = None
@@ -86,6 +94,8 @@ def metrics_row(summary: RunSummary, cost_usd: float, gpus: int) -> Metrics:
         key = tier.label.replace("-", "_")
         util[f"peak_util_{key}"] = _num(use.peak) if use else None
         util[f"mean_util_{key}"] = _num(use.mean) if use else None
+        util[f"hot_{key}"] = _num(use.hot) if use else None
+        util[f"p99_util_{key}"] = _num(use.p99_mean) if use else None
     slowest = summary.slowest
     if slowest is None:
         metric, time_s = "makespan_s", summary.makespan_s

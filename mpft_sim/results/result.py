@@ -104,8 +104,12 @@ def _utilisation(links: LinkTable, makespan_s: float
     def use(mask: NDArray[np.bool_]) -> LinkUse:
         cap = float(links.capacity_Bps[mask].sum()) * span
         carried = float(links.bytes[mask].sum())
+        used = mask & (links.bytes > 0)
         return LinkUse(mean=carried / cap if cap > 0 else 0.0,
-                       peak=float(links.peak_util[mask].max(initial=0.0)), bytes=carried)
+                       peak=float(links.peak_util[mask].max(initial=0.0)), bytes=carried,
+                       hot=float(links.hot_s[used].mean()) / span if used.any() else 0.0,
+                       p99_mean=float(np.percentile(links.mean_util[used], 99))
+                       if used.any() else 0.0)
 
     switched = links.tier != Tier.NODE
     by_plane = {str(p): use(switched & (links.plane == p))

@@ -78,12 +78,16 @@ class LinkUse:
 
     ``mean``: bytes carried over (capacity x makespan), over all the group's links;
     ``peak``: the highest load over capacity any of them reached; ``bytes``: what they
-    carried.
+    carried. Over the links that carried traffic: ``hot``, the mean share of the run they
+    spent at or above 90% of capacity; ``p99_mean``, the 99th percentile of their mean
+    utilisation (a tier whose few links run hot shows here, not in the mean).
     """
 
     mean: float
     peak: float
     bytes: float
+    hot: float = 0.0
+    p99_mean: float = 0.0
 
 
 @dataclass(frozen=True)

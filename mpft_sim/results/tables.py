@@ -37,8 +37,9 @@ class LinkTable:
     """Per directed link: what it is, what it carried and how hard it worked.
 
     ``mean_util`` is bytes over (capacity x makespan); ``busy_s`` the time it carried
-    traffic, ``saturated_s`` the time it was full; ``peak_util`` the highest load over
-    capacity it reached. ``plane`` is -1 for links inside a server.
+    traffic, ``hot_s`` the time at or above 90% of its capacity, ``saturated_s`` the time it
+    was full; ``peak_util`` the highest load over capacity it reached. ``plane`` is -1 for
+    links inside a server.
     """
 
     src: TextArray
@@ -52,6 +53,7 @@ class LinkTable:
     busy_s: FloatArray
     mean_util: FloatArray
     peak_util: FloatArray
+    hot_s: FloatArray
     saturated_s: FloatArray
     alive: BoolArray
 
@@ -69,6 +71,7 @@ class LinkTable:
         Column("busy_s", "float", "time it carried traffic [s]"),
         Column("mean_util", "float", "bytes over (capacity x makespan)"),
         Column("peak_util", "float", "highest load over capacity"),
+        Column("hot_s", "float", "time at or above 90% of capacity [s]"),
         Column("saturated_s", "float", "time at full capacity [s]"),
         Column("alive", "bool", "false for a failed link"),
     )
@@ -90,11 +93,12 @@ class LinkTable:
                 "tier": tiers[self.tier[sl]], "capacity_Bps": self.capacity_Bps[sl],
                 "latency_s": self.latency_s[sl], "bytes": self.bytes[sl],
                 "busy_s": self.busy_s[sl], "mean_util": self.mean_util[sl],
-                "peak_util": self.peak_util[sl], "saturated_s": self.saturated_s[sl],
+                "peak_util": self.peak_util[sl], "hot_s": self.hot_s[sl],
+                "saturated_s": self.saturated_s[sl],
                 "alive": self.alive[sl]}
 
     @classmethod
-    def of(cls, fabric: Fabric, bytes_: FloatArray, busy_s: FloatArray,
+    def of(cls, fabric: Fabric, bytes_: FloatArray, busy_s: FloatArray, hot_s: FloatArray,
            saturated_s: FloatArray, peak_util: FloatArray, makespan_s: float) -> LinkTable:
         """The table of a fabric's links with the load figures a network accumulated."""
         names = np.array(fabric.node_names, dtype=object)
@@ -109,6 +113,7 @@ class LinkTable:
                    busy_s=np.asarray(busy_s, dtype=np.float64),
                    mean_util=bytes_ / (fabric.capacity_Bps * span),
                    peak_util=np.minimum(np.asarray(peak_util, dtype=np.float64), 1.0),
+                   hot_s=np.asarray(hot_s, dtype=np.float64),
                    saturated_s=np.asarray(saturated_s, dtype=np.float64),
                    alive=np.asarray(fabric.link_alive, dtype=bool))
 
@@ -131,7 +136,8 @@ class LinkTable:
                    tier=_codes(c["tier"], [t.label for t in Tier], file, "tier"),
                    capacity_Bps=c["capacity_Bps"], latency_s=c["latency_s"],
                    bytes=c["bytes"], busy_s=c["busy_s"], mean_util=c["mean_util"],
-                   peak_util=c["peak_util"], saturated_s=c["saturated_s"], alive=c["alive"])
+                   peak_util=c["peak_util"], hot_s=c["hot_s"], saturated_s=c["saturated_s"],
+                   alive=c["alive"])
 
 
 def _codes(values: TextArray, names: Sequence[str], file: str, column: str) -> IntArray:
