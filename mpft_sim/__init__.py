@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mpft_sim._version import __version__
 
 if TYPE_CHECKING:
-    from mpft_sim.compare import Comparison, compare
+    from mpft_sim.comparison import Comparison, compare
     from mpft_sim.engine import simulate
     from mpft_sim.errors import MpftError, RoutingError, SimulationError, SpecError
     from mpft_sim.output import write_run
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # Where each public name lives. The package imports them on first use, so that the command line
 # (``mpft-sim --help``, ``validate``) starts without loading numba, scipy or matplotlib.
 _HOME = {
-    "Comparison": "compare", "compare": "compare", "simulate": "engine",
+    "Comparison": "comparison", "compare": "comparison", "simulate": "engine",
     "MpftError": "errors", "RoutingError": "errors", "SimulationError": "errors",
     "SpecError": "errors", "write_run": "output", "Metrics": "results", "Result": "results",
     "Run": "results", "RunSummary": "results", "load_run": "results",

@@ -143,12 +143,18 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @model_options
 @run_options
 @click.option("--flow-paths", is_flag=True,
-              help="Keep every flow's links (the links column of flows.csv) and write "
-                   "flows.csv whatever its size (it is left out above 2 million flows).")
+              help="Keep every flow's links (the links column of the flows table; a "
+                   "training step has tens of millions of flows).")
+@click.option("--table-format", type=click.Choice(["csv", "parquet"]),
+              help="Format of the flows, links, ops and long timeline tables [default: csv; "
+                   "parquet above 2 million flows, which needs pip install "
+                   "'mpft-sim[parquet]'].")
+@click.option("--no-flows", is_flag=True, help="Leave the per-flow table out.")
 @display_options
 def simulate(topology: str, workload: str, out_dir: str | None, model: str, tolerance: float,
              seed: int | None, routing: str | None, cross_plane: str | None,
-             fails: Sequence[str], flow_paths: bool, quiet: bool, verbose: bool) -> None:
+             fails: Sequence[str], flow_paths: bool, table_format: str | None,
+             no_flows: bool, quiet: bool, verbose: bool) -> None:
     """Run WORKLOAD on TOPOLOGY; write the run directory: summary.json, links.csv,
     timeline.csv, flows.csv, ops.csv, report.md, report.html and the figures."""
     import time
@@ -167,7 +173,8 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, tole
         info = result.summary.info
         out = Path(out_dir) if out_dir else Path("reports") / f"{info.topology}--{info.workload}"
         display.phase(REPORT)
-        files = write_run(result, out, flows=True if flow_paths else None)
+        files = write_run(result, out, flows=not no_flows,
+                          table_format=table_format)  # type: ignore[arg-type]
     s = result.summary
     click.echo(f"{info.topology} / {info.workload} ({info.model}): {s.flows:,} flows, "
                f"makespan {format_time(s.makespan_s)}, FCT p50 {format_time(s.fct_s.p50)} "
@@ -212,7 +219,7 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
     """
     import time
 
-    from mpft_sim.compare import compare as run_compare
+    from mpft_sim.comparison import compare as run_compare
     from mpft_sim.progress import REPORT
     from mpft_sim.report.compare import compare_table, text_table, write_comparison
     from mpft_sim.report.files import staged_dir

@@ -7,19 +7,42 @@ beside the target and moved in only when all are written.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
+from mpft_sim.errors import MpftError
 from mpft_sim.report.files import staged_dir
 from mpft_sim.report.run import write_report
 from mpft_sim.results import FLOWS_CSV_LIMIT, Run, load_run, save_tables
+from mpft_sim.results.columns import PARQUET_EXTRA
+from mpft_sim.results.rundir import TableFormat
 
-__all__ = ["redraw_report", "write_run"]
+__all__ = ["redraw_report", "table_format_for", "write_run"]
 
 
-def write_run(run: Run, out_dir: str | Path, *, flows: bool | None = None,
-              report: bool = True) -> list[str]:
-    """Write what ``mpft-sim simulate`` writes: summary.json, links.csv, timeline.csv,
-    timeline_long.csv, flows.csv, ops.csv, report.md, report.html and the figures.
+def table_format_for(flows: int, asked: TableFormat | None = None) -> TableFormat:
+    """The format a run's tables are written in: as asked, else CSV up to
+    :data:`~mpft_sim.results.FLOWS_CSV_LIMIT` flows and Parquet above.
+
+    Raises
+    ------
+    MpftError
+        If the run needs Parquet (asked for, or too many flows for CSV) and pyarrow is not
+        installed: the message names the extra that installs it, before any work is done.
+    """
+    wanted: TableFormat = asked or ("parquet" if flows > FLOWS_CSV_LIMIT else "csv")
+    if wanted == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        why = ("you asked for Parquet tables" if asked == "parquet" else
+               f"a run of {flows:,} flows is written as Parquet (more than "
+               f"{FLOWS_CSV_LIMIT:,} rows of CSV is gigabytes of text)")
+        raise MpftError(f"{why}, which needs pyarrow: {PARQUET_EXTRA}")
+    return wanted
+
+
+def write_run(run: Run, out_dir: str | Path, *, flows: bool = True,
+              table_format: TableFormat | None = None, report: bool = True) -> list[str]:
+    """Write what ``mpft-sim simulate`` writes: summary.json, the tables (flows, links, ops,
+    the long timeline), timeline.csv, report.md, report.html and the figures.
 
     Parameters
     ----------
@@ -28,8 +51,10 @@ def write_run(run: Run, out_dir: str | Path, *, flows: bool | None = None,
         back with :func:`~mpft_sim.results.load_run`).
     out_dir : str or Path
         The run directory (created if needed; files of the same names are replaced).
-    flows : bool, optional
-        Write flows.csv: by default when the run has at most
+    flows : bool
+        Write the flows table (one row per flow).
+    table_format : {"csv", "parquet"}, optional
+        The tables' format: by default CSV, and Parquet for a run of more than
         :data:`~mpft_sim.results.FLOWS_CSV_LIMIT` flows.
     report : bool
         Also write the report and its figures.
@@ -38,12 +63,16 @@ def write_run(run: Run, out_dir: str | Path, *, flows: bool | None = None,
     -------
     list of str
         The names of the files written.
+
+    Raises
+    ------
+    MpftError
+        If the tables must be Parquet and pyarrow is not installed (nothing is written).
     """
-    table = run.flow_table
-    if flows is None:
-        flows = table is not None and len(table) <= FLOWS_CSV_LIMIT
+    count = len(run.flow_table) if run.flow_table is not None and flows else 0
+    fmt = table_format_for(count, table_format)
     with staged_dir(out_dir) as tmp:
-        names = save_tables(run, tmp, flows=flows)
+        names = save_tables(run, tmp, flows=flows, table_format=fmt)
         if report:
             names += write_report(run, tmp)
     return names

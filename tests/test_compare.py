@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mpft_sim.compare import Comparison, compare
+from mpft_sim.comparison import Comparison, compare
 from mpft_sim.errors import SpecError
 from tests.browser import Browser
 from tests.conftest import ROOT, TOPOLOGIES

@@ -126,7 +126,7 @@ def test_summary_json(example_run: Path) -> None:
     assert set(summary["by_plane"]) == {str(p) for p in range(8)}
     assert set(summary["by_tier"]) == {"node", "endpoint", "leaf-spine"}
     for group in (*summary["by_plane"].values(), *summary["by_tier"].values()):
-        assert set(group) == {"mean", "peak", "bytes"}
+        assert set(group) == {"mean", "peak", "bytes", "hot", "p99_mean"}
     inputs = summary["info"]
     assert (inputs["seed"], inputs["model"]) == (0, "fluid")
     assert (inputs["routing"], inputs["cross_plane"], inputs["failures"]) == (
@@ -230,3 +230,19 @@ def test_flow_ids_follow_input_rows(run_cli: Run, tmp_path: Path) -> None:
     with (out / "flows.csv").open() as handle:
         tags = [row["tag"] for row in csv.DictReader(handle)]
     assert tags == ["same-plane", "cross-plane", "same-plane", "late", "by-rank", "nvlink"]
+
+
+def test_parquet_tables(run_cli: Run, tmp_path: Path) -> None:
+    """--table-format parquet writes the tables as Parquet; `report` redraws from them;
+    --no-flows leaves the per-flow table out."""
+    out = tmp_path / "out"
+    code, _, err = run_cli("simulate", DEEPSEEK, EXAMPLE, "--table-format", "parquet", "-o",
+                           out, "-q")
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    assert {"flows.parquet", "links.parquet", "timeline_long.parquet", "summary.json"} <= names
+    assert "flows.csv" not in names
+    (out / "report.html").unlink()
+    assert run_cli("report", out)[0] == 0 and (out / "report.html").is_file()
+    code, _, _ = run_cli("simulate", DEEPSEEK, EXAMPLE, "--no-flows", "-o", tmp_path / "b", "-q")
+    assert code == 0 and not (tmp_path / "b" / "flows.csv").exists()

@@ -58,5 +58,19 @@ def test_records_without_pandas(result: Result, monkeypatch: pytest.MonkeyPatch)
 def test_public_api() -> None:
     """import mpft_sim gives the planning functions."""
     for name in ("load_topology", "load_workload", "build_fabric", "simulate", "compare",
-                 "bill_of_materials", "Result", "MpftError"):
+                 "bill_of_materials", "Result", "MpftError", "write_run", "load_run"):
         assert name in mpft_sim.__all__ and hasattr(mpft_sim, name)
+
+
+def test_public_names_are_never_shadowed_by_modules() -> None:
+    """However many submodules are imported (which binds them as package attributes), every
+    public name is still the function or class, not a module of the same name."""
+    import importlib
+    import pkgutil
+    import types
+
+    for info in pkgutil.walk_packages(mpft_sim.__path__, "mpft_sim."):
+        if info.name != "mpft_sim.__main__":
+            importlib.import_module(info.name)
+    for name in mpft_sim.__all__:
+        assert not isinstance(getattr(mpft_sim, name), types.ModuleType), name

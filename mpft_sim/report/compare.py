@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from matplotlib.lines import Line2D
 
-from mpft_sim.compare import Comparison, DesignRow
+from mpft_sim.comparison import Comparison, DesignRow
 from mpft_sim.report.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from mpft_sim.report.files import write_json
 from mpft_sim.report.style import new_figure, save_figure

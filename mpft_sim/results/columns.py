@@ -20,9 +20,10 @@ from typing import Any, ClassVar, Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from mpft_sim.errors import SpecError
+from mpft_sim.errors import MpftError, SpecError
 
-__all__ = ["CHUNK_ROWS", "Column", "Table", "float_text", "read_csv", "to_frame", "write_csv"]
+__all__ = ["CHUNK_ROWS", "PARQUET_EXTRA", "Column", "Table", "float_text", "read_csv",
+           "read_parquet", "read_table", "to_frame", "write_csv", "write_parquet"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -111,6 +112,107 @@ def write_csv(table: Table, path: str | Path) -> None:
             rows = table.rows(start, min(start + CHUNK_ROWS, len(table)))
             cells = [_cell_text(c, rows[c.name]) for c in cols]
             out.writerows(zip(*cells, strict=True))
+
+
+PARQUET_EXTRA = "pip install 'mpft-sim[parquet]'"
+"""What installs the Parquet support (pyarrow)."""
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MpftError(f"Parquet tables need pyarrow: {PARQUET_EXTRA}") from None
+    return pa, pq
+
+
+def write_parquet(table: Table, path: str | Path) -> None:
+    """Write ``table`` as Parquet, a row group per chunk (memory stays flat), with the same
+    columns as its CSV: text as strings (repeated text dictionary-encoded), a missing
+    ``optional_int`` as null.
+
+    Raises
+    ------
+    MpftError
+        If pyarrow is not installed (the message names the extra that installs it).
+    """
+    pa, pq = _pyarrow()
+    cols = table.columns()
+    types = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+             "optional_int": pa.int64(), "text": pa.string()}
+    schema = pa.schema([pa.field(c.name, pa.dictionary(pa.int32(), pa.string())
+                                 if c.category else types[c.kind]) for c in cols])
+    with pq.ParquetWriter(str(path), schema) as writer:
+        for start in range(0, max(len(table), 1), CHUNK_ROWS):
+            rows = table.rows(start, min(start + CHUNK_ROWS, len(table)))
+            arrays = []
+            for c in cols:
+                v = rows[c.name]
+                if c.kind == "optional_int":
+                    arrays.append(pa.array(v, type=pa.int64(), mask=v < 0))
+                elif c.kind == "text":
+                    text = pa.array([str(x) for x in v.tolist()], type=pa.string())
+                    arrays.append(text.dictionary_encode() if c.category else text)
+                else:
+                    arrays.append(pa.array(v, type=types[c.kind]))
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+
+
+def read_parquet(path: str | Path, columns: Sequence[Column],
+                 optional: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """Read a table's Parquet file back into the arrays :func:`read_csv` gives.
+
+    Raises
+    ------
+    SpecError
+        Naming the file and what does not fit (a missing column, a wrong type, a null).
+    MpftError
+        If pyarrow is not installed.
+    """
+    pa, pq = _pyarrow()
+    file = str(path)
+    try:
+        data = pq.read_table(file)
+    except (OSError, pa.ArrowException) as exc:
+        raise SpecError(f"cannot read as Parquet: {exc}", file=file) from None
+    names = data.column_names
+    expected = [c for c in columns if c.name in names or c.name not in optional]
+    if names != [c.name for c in expected]:
+        raise SpecError(f"expected the columns {', '.join(c.name for c in expected)}",
+                        value=", ".join(names)[:200], file=file)
+    out: dict[str, np.ndarray] = {}
+    for c in expected:
+        column = data.column(c.name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        nulls = column.null_count
+        if c.kind == "optional_int":
+            out[c.name] = np.asarray(column.fill_null(-1).to_numpy(), dtype=np.int64)
+            continue
+        if nulls:
+            raise SpecError(f"column {c.name!r}: {nulls} missing values", file=file)
+        values = column.to_numpy(zero_copy_only=False)
+        want = {"int": np.int64, "float": np.float64, "bool": np.bool_, "text": object}[c.kind]
+        if c.kind == "text":
+            out[c.name] = np.asarray(values, dtype=object)
+        else:
+            try:
+                out[c.name] = values.astype(want, casting="same_kind")
+            except TypeError:
+                raise SpecError(f"column {c.name!r}: expected {c.kind} values, found "
+                                f"{column.type}", file=file) from None
+            if c.kind == "float" and c.finite and not np.isfinite(out[c.name]).all():
+                raise SpecError(f"column {c.name!r}: expected finite numbers", file=file)
+    return out
+
+
+def read_table(path: str | Path, columns: Sequence[Column],
+               optional: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """Read a table's file, CSV or Parquet by its suffix (see :func:`read_csv`)."""
+    if Path(path).suffix == ".parquet":
+        return read_parquet(path, columns, optional)
+    return read_csv(path, columns, optional)
 
 
 def to_frame(table: Table) -> Any:

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.errors import SpecError
-from mpft_sim.results.columns import Column, float_text, read_csv
+from mpft_sim.results.columns import Column, float_text, read_table
 
 __all__ = ["FlowTable", "Paths"]
 
@@ -215,7 +215,7 @@ class FlowTable:
 
     @classmethod
     def read(cls, path: str | Path, gpus_per_node: int) -> FlowTable:
-        """Read a flows file written by :func:`write_csv`.
+        """Read a flows file (CSV or Parquet) written by ``write_run``.
 
         Raises
         ------
@@ -223,7 +223,7 @@ class FlowTable:
             Naming the file, line and column of the first bad cell.
         """
         file = str(path)
-        c = read_csv(path, cls.COLUMNS, optional=("links",))
+        c = read_table(path, cls.COLUMNS, optional=("links",))
         if not np.array_equal(c["id"], np.arange(len(c["id"]))):
             raise SpecError("column 'id': expected 0, 1, 2 ... in order", file=file)
         tags, tag = np.unique(c["tag"].astype(str), return_inverse=True)

@@ -8,9 +8,12 @@ summary.json       :class:`~mpft_sim.results.summary.RunSummary` (with the forma
 links.csv          :class:`~mpft_sim.results.tables.LinkTable`
 timeline.csv       :class:`~mpft_sim.results.tables.TimelineTable` (a column per plane and tier)
 timeline_long.csv  the same, one row per bin and group
-flows.csv          :class:`~mpft_sim.results.tables.FlowTable` (left out above a limit)
+flows.csv          :class:`~mpft_sim.results.flows.FlowTable`
 ops.csv            :class:`~mpft_sim.results.tables.OpTable` (programs)
 =================  ===========================================================================
+
+The tables may be Parquet instead (``flows.parquet`` ...): when asked for, and for runs of
+more than :data:`FLOWS_CSV_LIMIT` flows.
 
 Every problem with a file (missing, not JSON, a missing key or column, a cell that is not a
 number) is a :class:`~mpft_sim.errors.SpecError` naming the file.
@@ -20,9 +23,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Literal, get_args
 
 from mpft_sim.errors import SpecError
-from mpft_sim.results.columns import write_csv
+from mpft_sim.results.columns import write_csv, write_parquet
 from mpft_sim.results.flows import FlowTable
 from mpft_sim.results.result import Run
 from mpft_sim.results.summary import RunSummary
@@ -33,15 +37,21 @@ __all__ = ["FLOWS_CSV_LIMIT", "REQUIRED", "RUN_FORMAT", "load_run", "save_tables
 RUN_FORMAT = 2
 """The run-directory format this version writes and reads (1: mpft-sim 0.1)."""
 
-REQUIRED = ("summary.json", "links.csv", "timeline.csv")
-"""The files a run directory cannot do without (flows.csv and ops.csv are optional)."""
+REQUIRED = ("summary.json", "timeline.csv")
+"""The files a run directory cannot do without, besides its links table (flows and ops are
+optional)."""
 
 FLOWS_CSV_LIMIT = 2_000_000
-"""Above this many flows, flows.csv is left out unless asked for: more rows than anyone
-reads, and gigabytes of text."""
+"""Above this many flows a run's tables are written as Parquet, not CSV: gigabytes of text
+that no spreadsheet opens."""
 
 
-def save_tables(run: Run, folder: Path, *, flows: bool = True) -> list[str]:
+TableFormat = Literal["csv", "parquet"]
+TABLE_FORMATS: tuple[str, ...] = get_args(TableFormat)
+
+
+def save_tables(run: Run, folder: Path, *, flows: bool = True,
+                table_format: TableFormat = "csv") -> list[str]:
     """Write a run's summary and tables into ``folder``; return the names written.
 
     Parameters
@@ -50,23 +60,42 @@ def save_tables(run: Run, folder: Path, *, flows: bool = True) -> list[str]:
     folder : Path
         An existing folder (write_run stages one, so that all files appear together).
     flows : bool
-        Write flows.csv (when the run has flows).
+        Write the flows table (when the run has flows).
+    table_format : {"csv", "parquet"}
+        The format of the per-flow, per-link, per-task and long timeline tables;
+        summary.json and timeline.csv are always written as they are.
     """
+    def table(stem: str, records: Any) -> str:
+        name = f"{stem}.{table_format}"
+        (write_csv if table_format == "csv" else write_parquet)(records, folder / name)
+        return name
+
     names = []
     if flows and run.flow_table is not None:
-        write_csv(run.flow_table, folder / "flows.csv")
-        names.append("flows.csv")
-    write_csv(run.link_table, folder / "links.csv")
+        names.append(table("flows", run.flow_table))
+    names.append(table("links", run.link_table))
     run.timeline.write_wide(folder / "timeline.csv")
     data = {"format": RUN_FORMAT, **run.summary.to_dict()}
     (folder / "summary.json").write_text(json.dumps(data, indent=2, allow_nan=False) + "\n",
                                          encoding="utf-8")
-    run.timeline.write_long(folder / "timeline_long.csv")
-    names += ["links.csv", "timeline.csv", "summary.json", "timeline_long.csv"]
+    names += ["timeline.csv", "summary.json"]
+    if table_format == "csv":
+        run.timeline.write_long(folder / "timeline_long.csv")
+    else:
+        write_parquet(run.timeline.long_form(), folder / "timeline_long.parquet")
+    names.append(f"timeline_long.{table_format}")
     if run.op_table is not None:
-        write_csv(run.op_table, folder / "ops.csv")
-        names.append("ops.csv")
+        names.append(table("ops", run.op_table))
     return names
+
+
+def _table_file(folder: Path, stem: str) -> Path | None:
+    """The run directory's file of a table, CSV or Parquet (None if it has neither)."""
+    for suffix in TABLE_FORMATS:
+        path = folder / f"{stem}.{suffix}"
+        if path.is_file():
+            return path
+    return None
 
 
 def load_run(run_dir: str | Path) -> Run:
@@ -93,17 +122,21 @@ def load_run(run_dir: str | Path) -> Run:
     if not folder.is_dir():
         raise SpecError("not a run directory (write one with mpft-sim simulate -o DIR)",
                         file=str(folder))
+    links_file = _table_file(folder, "links")
     for name in REQUIRED:
         if not (folder / name).is_file():
             raise SpecError("missing: this run directory is incomplete (rerun mpft-sim "
                             "simulate)", file=str(folder / name))
+    if links_file is None:
+        raise SpecError("missing: this run directory is incomplete (rerun mpft-sim "
+                        "simulate)", file=str(folder / "links.csv"))
     summary = _read_summary(folder / "summary.json")
-    flows_file, ops_file = folder / "flows.csv", folder / "ops.csv"
-    return Run(summary=summary, link_table=LinkTable.read(folder / "links.csv"),
+    flows_file, ops_file = _table_file(folder, "flows"), _table_file(folder, "ops")
+    return Run(summary=summary, link_table=LinkTable.read(links_file),
                timeline=TimelineTable.read(folder / "timeline.csv"),
                flow_table=FlowTable.read(flows_file, summary.info.gpus_per_node)
-               if flows_file.is_file() else None,
-               op_table=OpTable.read(ops_file) if ops_file.is_file() else None)
+               if flows_file is not None else None,
+               op_table=OpTable.read(ops_file) if ops_file is not None else None)
 
 
 def _read_summary(path: Path) -> RunSummary:

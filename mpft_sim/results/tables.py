@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.errors import SpecError
-from mpft_sim.results.columns import Column, float_text, read_csv
+from mpft_sim.results.columns import Column, float_text, read_csv, read_table
 from mpft_sim.topology.fabric import LinkKind, Tier
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class LinkTable:
 
     @classmethod
     def read(cls, path: str | Path) -> LinkTable:
-        """Read a links file written by :func:`write_csv`.
+        """Read a links file (CSV or Parquet) written by ``write_run``.
 
         Raises
         ------
@@ -127,7 +127,7 @@ class LinkTable:
             Naming the file, line and column of the first bad cell.
         """
         file = str(path)
-        c = read_csv(path, cls.COLUMNS)
+        c = read_table(path, cls.COLUMNS)
         if len(c["id"]) == 0:
             raise SpecError("no links listed", file=file)
         return cls(src=c["src"], dst=c["dst"],
@@ -234,6 +234,10 @@ class TimelineTable:
                               group.tier.label, util[g]])
         Path(path).write_text(buf.getvalue(), encoding="utf-8")
 
+    def long_form(self) -> _LongTimeline:
+        """The table in long form (a row per bin and group), for the Parquet writer."""
+        return _LongTimeline(self)
+
     @classmethod
     def read(cls, path: str | Path) -> TimelineTable:
         """Read timeline.csv.
@@ -265,6 +269,30 @@ class TimelineTable:
                 else np.zeros((0, len(groups))))
         edges = np.r_[c["start_s"][:1], c["end_s"]] if n else np.zeros(1)
         return cls(edges_s=edges, groups=groups, util=util)
+
+
+class _LongTimeline:
+    """A timeline in long form as a table: ``start_s, end_s, plane, tier, utilisation``."""
+
+    COLUMNS: ClassVar[tuple[Column, ...]] = TimelineTable.LONG_COLUMNS
+
+    def __init__(self, timeline: TimelineTable) -> None:
+        self.timeline = timeline
+        self.groups = len(timeline.groups)
+
+    def __len__(self) -> int:
+        return len(self.timeline) * self.groups
+
+    def columns(self) -> tuple[Column, ...]:
+        return self.COLUMNS
+
+    def rows(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        t, g = np.divmod(np.arange(start, stop), self.groups)
+        planes = np.array([-1 if x.plane is None else x.plane for x in self.timeline.groups],
+                          dtype=np.int64)
+        tiers = np.array([x.tier.label for x in self.timeline.groups], dtype=object)
+        return {"start_s": self.timeline.edges_s[t], "end_s": self.timeline.edges_s[t + 1],
+                "plane": planes[g], "tier": tiers[g], "utilisation": self.timeline.util[t, g]}
 
 
 # ----------------------------------------------------------------------------------- ops
@@ -341,12 +369,12 @@ class OpTable:
 
     @classmethod
     def read(cls, path: str | Path) -> OpTable:
-        """Read an ops file written by :func:`write_csv`.
+        """Read an ops file (CSV or Parquet) written by ``write_run``.
 
         Raises
         ------
         SpecError
             Naming the file, line and column of the first bad cell.
         """
-        c = read_csv(path, cls.COLUMNS)
+        c = read_table(path, cls.COLUMNS)
         return cls(**{f.name: c[f.name] for f in fields(cls)})

@@ -140,14 +140,35 @@ def test_a_bad_summary_names_its_key(training: Result, tmp_path: Path) -> None:
         load_run(folder)
 
 
-def test_flows_left_out_above_the_limit(training: Result, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above FLOWS_CSV_LIMIT flows.csv is left out unless asked for; the run still loads."""
+@pytest.mark.parametrize("which", ["training", "replay"])
+def test_parquet_round_trip(which: str, request: pytest.FixtureRequest,
+                            tmp_path: Path) -> None:
+    """As Parquet, the tables read back the same too."""
+    result: Result = request.getfixturevalue(which)
+    names = mpft_sim.write_run(result, tmp_path / "run", table_format="parquet", report=False)
+    assert {"flows.parquet", "links.parquet", "timeline_long.parquet"} <= set(names)
+    assert "flows.csv" not in names and "timeline.csv" in names
+    back = load_run(tmp_path / "run")
+    assert back.summary == result.summary
+    assert_same_tables(back, result)
+
+
+def test_parquet_above_the_csv_limit(training: Result, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above FLOWS_CSV_LIMIT the tables are Parquet, never dropped; without pyarrow such a
+    run is refused with a message naming the extra, and nothing is written."""
     monkeypatch.setattr("mpft_sim.output.FLOWS_CSV_LIMIT", 10)
     names = mpft_sim.write_run(training, tmp_path / "a", report=False)
-    assert "flows.csv" not in names and load_run(tmp_path / "a").flow_table is None
-    assert "flows.csv" in mpft_sim.write_run(training, tmp_path / "b", flows=True,
-                                             report=False)
+    assert "flows.parquet" in names and load_run(tmp_path / "a").flow_table is not None
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(mpft_sim.MpftError) as info:
+        mpft_sim.write_run(training, tmp_path / "b", report=False)
+    assert f"a run of {len(training.flow_table):,} flows is written as Parquet" in str(info.value)
+    assert "pip install 'mpft-sim[parquet]'" in str(info.value)
+    assert not (tmp_path / "b").exists()
+    names = mpft_sim.write_run(training, tmp_path / "c", flows=False, report=False)
+    assert not any(n.startswith("flows") for n in names)
+    assert load_run(tmp_path / "c").flow_table is None
 
 
 def test_to_plain_is_json(training: Result) -> None:
