@@ -131,8 +131,12 @@ class _Repr:
             self.write(repr(value))
         elif isinstance(value, int):
             # int -> str is quadratic in the digits, and refused beyond 4,300 of them
-            digits = int(value.bit_length() * 0.30103) + 1
-            self.write(repr(value) if digits < 40 else f"<a {digits:,}-digit integer>")
+            digits = int(value.bit_length() * 0.30103) + 1  # at most one too many
+            if digits < 40:
+                self.write(repr(value))
+            else:
+                digits -= abs(value) < 10 ** (digits - 1)
+                self.write(f"<a {digits:,}-digit integer>")
         elif isinstance(value, list | tuple | Mapping | set | frozenset):
             self.add_items(value, depth)
         else:

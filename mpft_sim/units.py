@@ -89,7 +89,7 @@ def parse_quantity(text: object, kind: UnitKind) -> float:
         raise UnitError(f"unknown {kind} unit {unit!r} (try {_EXAMPLES[kind]!r})")
     value = number * factor
     if not math.isfinite(value):  # "1e400s": float() overflows to infinity
-        raise UnitError(f"a {kind} must be a finite number")
+        raise UnitError("must be a finite number")
     return value
 
 

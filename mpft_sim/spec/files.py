@@ -198,8 +198,10 @@ def read_yaml(path: str | Path) -> Any:
     except _LimitError as exc:
         raise _located(exc, str(exc.problem), name) from None
     except MarkedYAMLError as exc:
-        raise _located(exc, f"invalid YAML: {exc.problem or exc.context or 'syntax error'}",
-                       name) from None
+        problem = exc.problem or "syntax error"
+        if exc.context and problem.startswith("but "):  # "expected X" + "but found Y"
+            problem = f"{exc.context}, {problem}"
+        raise _located(exc, f"invalid YAML: {problem}", name) from None
     except yaml.YAMLError as exc:  # the reader's errors carry a position, not a mark
         raise SpecError(f"invalid YAML: {exc}", file=name) from None
     finally:

@@ -41,6 +41,7 @@ __all__ = [
     "MAX_SIZE",
     "MAX_STEPS",
     "MAX_TOKENS",
+    "MAX_TOLERANCE",
     "MAX_VOCAB",
     "MAX_YAML_BYTES",
     "MAX_ZIPF",
@@ -65,7 +66,7 @@ MAX_GPUS_PER_NODE = Limit(1024, "more than any NVLink domain")
 # The largest clusters built hold ~200k GPUs; 2**24 (16.7M) is 80 times that, and keeps every
 # node index of a built fabric well inside the int32 link arrays.
 MAX_GPUS = Limit(2**24, "80 times the largest cluster built")
-MAX_NODES = Limit(2**20, "a million servers")
+MAX_NODES = Limit(2**21, "two million servers")  # 2**24 GPUs of 8-GPU servers
 # An MPFT has a plane per NIC (or per port of a multi-plane NIC): no server has more than this.
 MAX_PLANES = Limit(1024, "a plane per NIC port")
 # NVLink 5 moves 1.8 TB/s per GPU, a 1.6T port 200 GB/s: 1 PB/s is 500 times the fastest link.
@@ -98,8 +99,8 @@ MAX_SEQUENCE = Limit(2**24, "longer than any context window")  # the longest pub
 MAX_MICRO_BATCHES = Limit(4096, "34 times DeepSeek-V3's 120")
 MAX_STEPS = Limit(1024, "consecutive steps simulated")
 MAX_REPEAT = Limit(1024, "back-to-back repetitions")
-MAX_SAMPLES = Limit(1024, "routing samples (8 are enough)")
-MAX_MTP = Limit(16, "draft tokens per step (DeepSeek-V3: 1)")
+MAX_SAMPLES = Limit(1024, "8 give steady statistics")
+MAX_MTP = Limit(16, "DeepSeek-V3 drafts one token")
 MAX_ZIPF = Limit(100, "beyond it one expert takes every token")
 MAX_SEED = Limit(2**64 - 1, "seeds are 64-bit")
 MAX_NAME = 100  # characters of a name used in file names
@@ -115,3 +116,7 @@ MAX_ALIAS_VALUES = 100_000  # values YAML aliases may expand to, all together ("
 # A point takes a second or more (an analytic one) to minutes (a fluid one): 100,000 points are
 # days of work, and a list of them stays under ~100 MB.
 MAX_POINTS = 100_000
+
+# The fluid model's time quantum is relative to the current time: 1 or more would merge every
+# event into one instant (and NaN re-armed the network at the same instant for ever).
+MAX_TOLERANCE = Limit(1, "a relative time quantum")

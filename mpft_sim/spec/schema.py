@@ -113,7 +113,7 @@ def check_name(value: str) -> None:
     if len(value) > MAX_NAME:
         raise ValueError(f"must be at most {MAX_NAME} characters")
     if "/" in value or "\\" in value or value.strip() in (".", ".."):
-        raise ValueError("names a folder of reports/: no '/', '\\', '.' or '..'")
+        raise ValueError("is used as a folder name: no '/', '\\', '.' or '..'")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValueError("must not contain control characters")
 
@@ -294,7 +294,8 @@ def _check_bounds(value: float, meta: Mapping[str, Any], key: Key) -> None:
 
 
 def _number(x: float, unit: str | None) -> str:
-    text = f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e9 else f"{x:g}"
+    exact = isinstance(x, int) or (float(x).is_integer() and abs(x) < 1e13)
+    text = f"{int(x):,}" if exact else f"{x:g}"
     return text + (_UNIT_SUFFIX[unit] if unit else "")
 
 

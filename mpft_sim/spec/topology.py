@@ -317,7 +317,7 @@ class TopologySpec(Spec):
 
         fab, node = self.fabric, self.node
         if fab.nodes is not None and fab.nodes * node.gpus > MAX_GPUS.value:
-            raise SpecError(f"{fab.nodes:,} servers of {node.gpus} GPUs are more than "
+            raise SpecError(f"{fab.nodes:,} servers of {node.gpus:,} GPUs are more than "
                             f"{MAX_GPUS.value:,} GPUs ({MAX_GPUS.why})", ("fabric", "nodes"),
                             fab.nodes)
         if not fab.is_tree:

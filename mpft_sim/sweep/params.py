@@ -29,6 +29,7 @@ from mpft_sim.spec.limits import (
     MAX_RADIX,
     MAX_SEED,
     MAX_TOKENS,
+    MAX_TOLERANCE,
     Limit,
 )
 from mpft_sim.spec.schema import Spec, yaml_fields
@@ -122,8 +123,8 @@ def _seed(value: Any) -> None:
 def _tolerance(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise ValueError("expected a non-negative number")
-    if not (math.isfinite(value) and value < 1):
-        raise ValueError("must be less than 1 (a relative time quantum)")
+    if not (math.isfinite(value) and value < MAX_TOLERANCE.value):
+        raise ValueError(f"must be less than {MAX_TOLERANCE.value} ({MAX_TOLERANCE.why})")
 
 
 def _ratio(value: Any) -> None:

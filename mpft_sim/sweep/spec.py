@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mpft_sim.errors import SpecError
-from mpft_sim.spec.limits import MAX_POINTS, MAX_SEED
+from mpft_sim.spec.limits import MAX_POINTS, MAX_SEED, MAX_TOLERANCE
 from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml
 from mpft_sim.sweep.params import PARAMS, SIZE_PARAMS, check_dotted, check_value
 
@@ -70,7 +70,8 @@ class _SweepFile(Spec):
                                        doc="a topology file, or a list (one design each)")
     workload: str | None = option(default=None, doc="the workload file")
     model: SweepModel = option(default="fluid", doc="fluid or analytic")
-    tolerance: float = option(default=0.0, ge=0, lt=1, doc="fluid model: relative time quantum")
+    tolerance: float = option(default=0.0, ge=0, lt=MAX_TOLERANCE,
+                              doc="fluid model: relative time quantum")
     seed: int = option(default=0, ge=0, le=MAX_SEED, doc="seeds ECMP hashing")
     grid: dict[str, Any] = option(default_factory=dict, parse=_mapping,
                                   doc="parameter: [values]; the cartesian product")
@@ -143,7 +144,7 @@ class SweepSpec(Spec):
     topology: tuple[str, ...] = option(default=())
     workload: str | None = option(default=None)
     model: SweepModel = option(default="fluid")
-    tolerance: float = option(default=0.0, ge=0, lt=1)
+    tolerance: float = option(default=0.0, ge=0, lt=MAX_TOLERANCE)
     seed: int = option(default=0, ge=0, le=MAX_SEED)
     grid: dict[str, list[Any]] = option(default_factory=dict)
     zip: dict[str, list[Any]] = option(default_factory=dict)

@@ -110,7 +110,9 @@ def read_flow_csv(path: str | Path, fabric: Fabric) -> FlowList:
                     value = _number(cell, kind)
                 except (ValueError, UnitError) as exc:
                     raise SpecError(f"{col}: {exc}", key, cell) from None
-                if not np.isfinite(value) or value < 0:
+                if not np.isfinite(value):
+                    raise SpecError(f"{col}: must be a finite number", key, cell)
+                if value < 0:
                     raise SpecError(f"{col}: must be a non-negative number", key, cell)
                 ceiling = _CEILINGS[col]
                 if value > ceiling.value:
