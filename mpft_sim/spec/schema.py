@@ -37,7 +37,7 @@ from mpft_sim.spec.limits import MAX_NAME, Limit
 from mpft_sim.units import UnitError, UnitKind, parse_quantity
 
 __all__ = ["Spec", "check_name", "in_source", "load_spec", "option", "read_yaml",
-           "source_field", "yaml_fields"]
+           "source_field", "validate", "yaml_fields"]
 
 T = TypeVar("T", bound="Spec")
 Key = tuple[str | int, ...]
