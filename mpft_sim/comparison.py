@@ -134,9 +134,9 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
                               cross_plane=cross_plane, failures=failures, tolerance=tolerance,
                               progress=events)
         except SpecError as exc:
-            # say which design the workload does not fit
-            raise exc.within(file=f"{work.name} on {spec.name}" if exc.file is None
-                             else exc.file) from None
+            # say which design the workload does not fit (after the file, if it has one)
+            where = f"{work.name} on {spec.name}"
+            raise exc.within(file=f"{exc.file}: {where}" if exc.file else where) from None
         cost = bill_of_materials(spec, prices).cost_usd
         metrics = metrics_row(result.summary, cost, fabric.n_gpus)
         if reference is None:

@@ -31,6 +31,7 @@ from mpft_sim.results.tables import LinkGroup, LinkTable, OpTable, TimelineTable
 from mpft_sim.routing import Router
 from mpft_sim.sharing import Solver, max_min_rates
 from mpft_sim.spec.run import MODELS, Model, RunOptions
+from mpft_sim.spec.schema import in_source
 from mpft_sim.spec.topology import FailureSpec, TopologySpec, load_topology
 from mpft_sim.spec.workload import FlowsWorkloadSpec, WorkloadSpec, load_workload
 from mpft_sim.topology.build import build_fabric
@@ -262,11 +263,13 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
     spec = load_topology(topology) if isinstance(topology, str | Path) else topology
     work = load_workload(workload) if isinstance(workload, str | Path) else workload
     reporter.phase(BUILD)
-    fabric = _fabric(spec, options.failures)
+    with in_source(spec):
+        fabric = _fabric(spec, options.failures)
     reporter.phase(PLAN)
     order = None
     jobs: list[JobInfo] = []
-    try:
+    # an error found while planning names the workload's file (and the key in it)
+    with in_source(work):
         if isinstance(work, FlowList | FlowsWorkloadSpec):
             flow_list = work if isinstance(work, FlowList) else read_flow_csv(work.flows,
                                                                               fabric)
@@ -277,9 +280,6 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
 
             program, jobs = build_program(work, fabric)
             keep = bool(keep_paths)
-    except SpecError as exc:
-        raise (exc.within(workload_file) if workload_file and exc.file is None else exc) \
-            from None
     if options.model == "fluid":
         reporter.phase(COMPILE)
         _load_kernels()

@@ -6,9 +6,10 @@ The library raises only these (anything else is a bug). The CLI turns them into
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MpftError", "RoutingError", "SimulationError", "SpecError"]
+__all__ = ["MpftError", "RoutingError", "SimulationError", "SpecError", "short_repr"]
 
 _NO_VALUE: Any = object()
 
@@ -54,6 +55,17 @@ class SpecError(MpftError):
         """Return a copy located inside ``file`` under the key path ``prefix``."""
         return SpecError(self.message, prefix + self.key, self.value, file or self.file)
 
+    def located(self, file: str | None, prefix: tuple[str | int, ...] = ()) -> SpecError:
+        """Return a copy under ``prefix`` in ``file``, unless it already names a file.
+
+        An error raised while planning a job on a fabric knows the key but not the file; the
+        spec it came from does (its ``source``). An error that already names a file (a rank
+        map, an expert-load CSV) keeps it and its own key path.
+        """
+        if self.file is not None:
+            return self
+        return SpecError(self.message, prefix + self.key, self.value, file)
+
     def __str__(self) -> str:
         parts = []
         if self.file:
@@ -62,7 +74,7 @@ class SpecError(MpftError):
             parts.append(format_key(self.key))
         text = self.message
         if self.has_value:
-            text += f", got {self.value!r}"
+            text += f", got {short_repr(self.value)}"
         parts.append(text)
         return ": ".join(parts)
 
@@ -73,6 +85,104 @@ class RoutingError(MpftError):
 
 class SimulationError(MpftError):
     """Raised when a simulation cannot complete (a deadlock in a program, say)."""
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters, at a cost bounded by ``limit``.
+
+    Messages show the bad value, which may be huge (an alias bomb expands to a billion items,
+    a number to thousands of digits): this looks at no more items and characters than it
+    shows, where ``repr`` would walk the whole value first.
+    """
+    out = _Repr(limit)
+    out.add(value, 0)
+    text = "".join(out.parts)
+    if out.cut or len(text) > limit:
+        return text[:max(limit - 3, 0)] + "..."
+    return text
+
+
+class _Repr:
+    """Accumulates pieces of a repr until ``limit`` characters are written."""
+
+    _DEPTH = 8
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit + 1  # one more than fits tells that the text must be cut
+        self.parts: list[str] = []
+        self.cut = False
+
+    def write(self, text: str) -> None:
+        if len(text) > self.left:
+            text, self.cut = text[:self.left], True
+        self.parts.append(text)
+        self.left -= len(text)
+
+    def add(self, value: Any, depth: int) -> None:
+        if self.left <= 0:
+            self.cut = True
+            return
+        if isinstance(value, str):
+            piece = repr(value[:self.left + 1])
+            if len(value) > self.left + 1:
+                self.cut = True
+            self.write(piece)
+        elif isinstance(value, bool) or value is None or isinstance(value, float):
+            self.write(repr(value))
+        elif isinstance(value, int):
+            # int -> str is quadratic in the digits, and refused beyond 4,300 of them
+            digits = int(value.bit_length() * 0.30103) + 1  # at most one too many
+            if digits < 40:
+                self.write(repr(value))
+            else:
+                digits -= abs(value) < 10 ** (digits - 1)
+                self.write(f"<a {digits:,}-digit integer>")
+        elif isinstance(value, list | tuple | Mapping | set | frozenset):
+            self.add_items(value, depth)
+        else:
+            self.write(_object_repr(value, self.left))
+
+    def add_items(self, value: Any, depth: int) -> None:
+        if isinstance(value, Mapping):
+            opening, closing = "{", "}"
+        elif isinstance(value, list):
+            opening, closing = "[", "]"
+        elif isinstance(value, tuple):
+            opening, closing = "(", ")"
+        else:
+            opening, closing = "{", "}"
+        if depth >= self._DEPTH:
+            self.write(opening + "..." + closing)
+            return
+        self.write(opening)
+        items = iter(value.items() if isinstance(value, Mapping) else value)
+        for i, item in enumerate(items):
+            if self.left <= 0:
+                self.cut = True
+                return
+            if i:
+                self.write(", ")
+            if isinstance(value, Mapping):
+                self.add(item[0], depth + 1)
+                self.write(": ")
+                self.add(item[1], depth + 1)
+            else:
+                self.add(item, depth + 1)
+        if isinstance(value, tuple) and len(value) == 1:
+            self.write(",")
+        self.write(closing)
+
+
+def _object_repr(value: Any, left: int) -> str:
+    """An object's repr; a spec or other dataclass shows only its type (its repr nests all)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value):
+        return f"{type(value).__name__}(...)"
+    try:
+        return repr(value)[:left + 1]
+    except Exception:  # a broken __repr__ must not hide the error being reported
+        return f"<{type(value).__name__}>"
 
 
 def format_key(key: tuple[str | int, ...]) -> str:

@@ -11,6 +11,7 @@ everywhere: ``475.3 ms``, ``50 GB/s``, ``$9.00M``, ``$4,394``, ``378.8k tokens/s
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, Literal, get_args
 
@@ -83,7 +84,7 @@ def parse_quantity(text: object, kind: UnitKind) -> float:
         if text == 0:
             return 0.0
         raise UnitError(f"a {kind} needs a unit, such as {_EXAMPLES[kind]!r}")
-    if not isinstance(text, str):
+    if not isinstance(text, str) or len(text) > 64:  # no quantity is longer; keeps the regex fast
         raise UnitError(f"expected a {kind} such as {_EXAMPLES[kind]!r}")
     match = _NUMBER.match(text)
     if not match:
@@ -96,7 +97,10 @@ def parse_quantity(text: object, kind: UnitKind) -> float:
     factor = _UNITS[kind].get(unit)
     if factor is None:
         raise UnitError(f"unknown {kind} unit {unit!r} (try {_EXAMPLES[kind]!r})")
-    return number * factor
+    value = number * factor
+    if not math.isfinite(value):  # "1e400s": float() overflows to infinity
+        raise UnitError("must be a finite number")
+    return value
 
 
 def _sig(value: float, digits: int) -> str:

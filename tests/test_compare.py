@@ -86,7 +86,8 @@ def test_workload_that_does_not_fit(run_cli: Run, tmp_path: Path) -> None:
         compare([TOPOLOGIES / "tiny-mpft.yaml"], EP)
     code, _, err = run_cli("compare", TOPOLOGIES / "tiny-mpft.yaml", "--workload", EP, "-o",
                            tmp_path / "c", "-q")
-    assert code == 1 and "Error: ep-alltoall on tiny-mpft: layout:" in err
+    # the workload's file, then which run of the comparison, then the key
+    assert code == 1 and f"Error: {EP}: ep-alltoall on tiny-mpft: layout:" in err
     assert not (tmp_path / "c").exists()
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from mpft_sim.spec.prices import PriceBook
-from mpft_sim.spec.schema import Spec
+from mpft_sim.spec.schema import Spec, yaml_fields
 from mpft_sim.spec.topology import TopologySpec
 from mpft_sim.spec.workload import (
     FlowsWorkloadSpec,
@@ -25,8 +23,7 @@ def yaml_keys(cls: type[Spec], prefix: str = "") -> set[str]:
 
     keys = set()
     hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        key = field.metadata.get("key") or field.name
+    for key, field in yaml_fields(cls).items():
         tp = hints[field.name]
         inner = [a for a in typing.get_args(tp) if isinstance(a, type)] or [tp]
         spec_type = next((t for t in inner if isinstance(t, type) and issubclass(t, Spec)), None)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from mpft_sim.spec.schema import Spec, load_spec, option, read_yaml
+from mpft_sim.spec.limits import MAX_PRICE
+from mpft_sim.spec.schema import Spec, load_spec, option, read_yaml, source_field
 
 __all__ = ["PriceBook", "default_prices", "load_prices"]
 
@@ -15,11 +16,13 @@ __all__ = ["PriceBook", "default_prices", "load_prices"]
 class PriceBook(Spec):
     """Unit prices in US dollars."""
 
-    switch_usd: float = option(key="switch", ge=0, doc="one fabric switch")
-    switch_link_usd: float = option(key="switch_link", ge=0, doc="one switch-to-switch cable")
-    endpoint_link_usd: float = option(key="endpoint_link", default=0.0, ge=0,
+    switch_usd: float = option(key="switch", ge=0, le=MAX_PRICE, doc="one fabric switch")
+    switch_link_usd: float = option(key="switch_link", ge=0, le=MAX_PRICE,
+                                    doc="one switch-to-switch cable")
+    endpoint_link_usd: float = option(key="endpoint_link", default=0.0, ge=0, le=MAX_PRICE,
                                       doc="one NIC-to-leaf cable")
-    nic_usd: float = option(key="nic", default=0.0, ge=0, doc="one NIC")
+    nic_usd: float = option(key="nic", default=0.0, ge=0, le=MAX_PRICE, doc="one NIC")
+    source: str | None = source_field()
 
 
 def load_prices(path: str | Path) -> PriceBook:

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from mpft_sim.errors import SpecError
-from mpft_sim.spec.schema import Spec, load_spec, option, read_yaml
+from mpft_sim.spec.limits import (
+    MAX_BANDWIDTH,
+    MAX_GPUS,
+    MAX_GPUS_PER_NODE,
+    MAX_LATENCY,
+    MAX_NODES,
+    MAX_PLANES,
+    MAX_RADIX,
+)
+from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml, source_field
 
 __all__ = [
     "CROSS_PLANE_POLICIES",
@@ -61,10 +70,10 @@ class NvlinkSpec(Spec):
     """NVLink between a GPU and the node's NVSwitch fabric."""
 
     bandwidth_Bps: float = option(key="bandwidth", unit="bandwidth", default=200e9, gt=0,
-                                  doc="per GPU, per direction (H800: 200 GB/s)")
+                                  le=MAX_BANDWIDTH, doc="per GPU, per direction (H800: 200 GB/s)")
     efficiency: float = option(default=0.8, gt=0, le=1,
                                doc="achievable fraction of bandwidth (H800: ~160 of 200 GB/s)")
-    latency_s: float = option(key="latency", unit="time", default=3.33e-6, ge=0,
+    latency_s: float = option(key="latency", unit="time", default=3.33e-6, ge=0, le=MAX_LATENCY,
                               doc="small-message end-to-end latency inside a node")
 
     @property
@@ -78,8 +87,9 @@ class NicSpec(Spec):
     """A scale-out NIC."""
 
     bandwidth_Bps: float = option(key="bandwidth", unit="bandwidth", default=50e9, gt=0,
+                                  le=MAX_BANDWIDTH,
                                   doc="per direction, all ports together (CX-7: 400Gb/s)")
-    ports: int = option(default=1, ge=1,
+    ports: int = option(default=1, ge=1, le=MAX_PLANES,
                         doc="physical ports; >1 is a multi-plane NIC with one port per plane")
 
     @property
@@ -93,8 +103,8 @@ class PcieSpec(Spec):
     """PCIe between GPUs and NICs."""
 
     bandwidth_Bps: float = option(key="bandwidth", unit="bandwidth", default=64e9, gt=0,
-                                  doc="per x16 link, per direction")
-    switches: int = option(default=0, ge=0,
+                                  le=MAX_BANDWIDTH, doc="per x16 link, per direction")
+    switches: int = option(default=0, ge=0, le=MAX_GPUS_PER_NODE,
                            doc="PCIe switches per node; 0 joins each GPU to its NIC directly")
 
 
@@ -102,9 +112,10 @@ class PcieSpec(Spec):
 class NodeSpec(Spec):
     """One server: GPUs on an NVSwitch, NICs on PCIe."""
 
-    gpus: int = option(default=8, ge=1)
+    gpus: int = option(default=8, ge=1, le=MAX_GPUS_PER_NODE)
     nvlink: NvlinkSpec = field(default_factory=NvlinkSpec)
-    nics: int = option(default=8, ge=1, doc="scale-out NICs; GPU i uses NIC i*nics//gpus")
+    nics: int = option(default=8, ge=1, le=MAX_GPUS_PER_NODE,
+                       doc="scale-out NICs; GPU i uses NIC i*nics//gpus")
     nic: NicSpec = field(default_factory=NicSpec)
     pcie: PcieSpec = field(default_factory=PcieSpec)
 
@@ -123,9 +134,9 @@ class NodeSpec(Spec):
 class SwitchSpec(Spec):
     """A fabric switch model."""
 
-    radix: int = option(default=64, ge=2, doc="ports per switch")
+    radix: int = option(default=64, ge=2, le=MAX_RADIX, doc="ports per switch")
     port_bandwidth_Bps: float = option(key="port_bandwidth", unit="bandwidth", default=50e9,
-                                       gt=0, doc="per port, per direction")
+                                       gt=0, le=MAX_BANDWIDTH, doc="per port, per direction")
 
 
 @dataclass(frozen=True)
@@ -134,17 +145,18 @@ class LatencySpec(Spec):
 
     preset: LatencyPreset = option(default="infiniband", doc="infiniband or roce")
     switch_s: float | None = option(key="switch", unit="time", default=None, ge=0,
-                                    doc="per switch traversed")
-    link_s: float | None = option(key="link", unit="time", default=None, ge=0,
+                                    le=MAX_LATENCY, doc="per switch traversed")
+    link_s: float | None = option(key="link", unit="time", default=None, ge=0, le=MAX_LATENCY,
                                   doc="propagation per cable")
     endpoint_s: float | None = option(key="endpoint", unit="time", default=None, ge=0,
+                                      le=MAX_LATENCY,
                                       doc="sender + receiver overhead of one transfer")
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the preset is a known one before it is looked up
         for name, value in LATENCY_PRESETS[self.preset].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
-        super().__post_init__()
 
     @property
     def switch(self) -> float:
@@ -169,8 +181,8 @@ def parse_ratio(value: object) -> tuple[int, int]:
     """Parse an oversubscription ratio ``"3:1"`` (down:up ports) or a number ``3``."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return (value, 1)
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", value)
+    if isinstance(value, str) and len(value) < 100:
+        match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", value, flags=re.ASCII)
         if match and int(match.group(1)) > 0 and int(match.group(2)) > 0:
             return (int(match.group(1)), int(match.group(2)))
     raise ValueError("expected a down:up port ratio such as '1:1' or '3:1'")
@@ -191,23 +203,27 @@ class FabricSpec(Spec):
     """The switched fabric joining the nodes' NICs."""
 
     kind: FabricKind = option(doc="one of " + ", ".join(FABRIC_KINDS))
-    nodes: int | None = option(default=None, ge=1,
+    nodes: int | None = option(default=None, ge=1, le=MAX_NODES,
                                doc="servers; required for the fat-tree kinds")
-    planes: int = option(default=1, ge=1, doc="independent planes (multi-plane-fat-tree)")
+    planes: int = option(default=1, ge=1, le=MAX_PLANES,
+                         doc="independent planes (multi-plane-fat-tree)")
     tiers: int = option(default=2, ge=2, le=3, doc="switch tiers of a fat-tree: 2 or 3")
     switch: SwitchSpec = field(default_factory=SwitchSpec)
-    oversubscription: tuple[int, int] = option(default=(1, 1), parse=parse_ratio,
+    oversubscription: tuple[int, int] = option(default=(1, 1), parse=parse_ratio, ge=1,
+                                               le=MAX_RADIX,
                                                doc="leaf down:up ports, such as '1:1' or '3:1'")
-    spines: int | None = option(default=None, ge=1,
+    spines: int | None = option(default=None, ge=1, le=MAX_RADIX,
                                 doc="spines per plane; default: the fewest that fit")
     latency: LatencySpec = field(default_factory=LatencySpec)
-    q: int | None = option(default=None, ge=3, doc="slim-fly: the MMS graph parameter")
-    endpoints_per_switch: int | None = option(default=None, ge=1,
+    q: int | None = option(default=None, ge=3, le=MAX_RADIX,
+                           doc="slim-fly: the MMS graph parameter")
+    endpoints_per_switch: int | None = option(default=None, ge=1, le=MAX_RADIX,
                                               doc="slim-fly, dragonfly: endpoint ports")
-    group_size: int | None = option(default=None, ge=2, doc="dragonfly: switches per group")
-    global_ports: int | None = option(default=None, ge=1,
+    group_size: int | None = option(default=None, ge=2, le=MAX_RADIX,
+                                    doc="dragonfly: switches per group")
+    global_ports: int | None = option(default=None, ge=1, le=MAX_RADIX,
                                       doc="dragonfly: global ports per switch")
-    groups: int | None = option(default=None, ge=2,
+    groups: int | None = option(default=None, ge=2, le=MAX_RADIX.value ** 2 + 1,
                                 doc="dragonfly: groups (default group_size*global_ports+1)")
 
     @property
@@ -266,7 +282,7 @@ class RoutingSpec(Spec):
 class FailureSpec(Spec):
     """One failed component: give exactly one key."""
 
-    plane: int | None = option(default=None, ge=0, doc="a whole plane")
+    plane: int | None = option(default=None, ge=0, le=MAX_PLANES.value - 1, doc="a whole plane")
     switch: str | None = option(default=None, doc="a switch, such as 'p3/spine/0'")
     nic: str | None = option(default=None, doc="a NIC, such as 'n12/nic3'")
     link: str | None = option(default=None,
@@ -319,17 +335,22 @@ def parse_failure(text: object) -> FailureSpec:
 class TopologySpec(Spec):
     """A whole design: servers, fabric, routing policy and failures."""
 
-    name: str = option(doc="short name used in reports")
+    name: str = option(check=check_name, doc="short name used in reports and folder names")
     fabric: FabricSpec = option(doc="the switched network")
     description: str = option(default="", doc="free text")
     node: NodeSpec = field(default_factory=NodeSpec)
     routing: RoutingSpec = field(default_factory=RoutingSpec)
     failures: tuple[FailureSpec, ...] = option(default=(), doc="failed components")
+    source: str | None = source_field()
 
     def check(self) -> None:
         from mpft_sim.topology.sizing import size_fabric
 
         fab, node = self.fabric, self.node
+        if fab.nodes is not None and fab.nodes * node.gpus > MAX_GPUS.value:
+            raise SpecError(f"{fab.nodes:,} servers of {node.gpus:,} GPUs are more than "
+                            f"{MAX_GPUS.value:,} GPUs ({MAX_GPUS.why})", ("fabric", "nodes"),
+                            fab.nodes)
         if not fab.is_tree:
             if self.failures:
                 raise SpecError(f"a {fab.kind} is cost-only and cannot have failures",

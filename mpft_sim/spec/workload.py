@@ -9,12 +9,37 @@ steps), and ``jobs`` (several of those side by side on one fabric). See ``worklo
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from mpft_sim.errors import SpecError
-from mpft_sim.spec.schema import Spec, load_spec, option, read_yaml
+from mpft_sim.spec.files import read_text
+from mpft_sim.spec.limits import (
+    MAX_BANDWIDTH,
+    MAX_CSV_BYTES,
+    MAX_DURATION,
+    MAX_ELEMENT_BYTES,
+    MAX_EXPERTS,
+    MAX_FLOPS,
+    MAX_GPUS,
+    MAX_LAYERS,
+    MAX_MICRO_BATCHES,
+    MAX_MODEL_WIDTH,
+    MAX_MTP,
+    MAX_NODES,
+    MAX_REPEAT,
+    MAX_SAMPLES,
+    MAX_SEED,
+    MAX_SEQUENCE,
+    MAX_SIZE,
+    MAX_STEPS,
+    MAX_TOKENS,
+    MAX_VOCAB,
+    MAX_ZIPF,
+)
+from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml, source_field
 
 __all__ = [
     "AttentionSpec",
@@ -33,6 +58,7 @@ __all__ = [
     "TrainingWorkloadSpec",
     "WorkloadSpec",
     "load_workload",
+    "workload_from_mapping",
 ]
 
 Dtype = Literal["fp8", "bf16"]
@@ -47,12 +73,13 @@ LoadShape = Literal["uniform", "balanced", "zipf", "file"]
 class AttentionSpec(Spec):
     """Multi-head latent attention (MLA) sizes, for the FLOP model."""
 
-    heads: int = option(default=128, ge=1)
-    q_lora_rank: int = option(default=1536, ge=0, doc="0: no query compression")
-    kv_lora_rank: int = option(default=512, ge=1)
-    qk_nope_head_dim: int = option(default=128, ge=1)
-    qk_rope_head_dim: int = option(default=64, ge=0)
-    v_head_dim: int = option(default=128, ge=1)
+    heads: int = option(default=128, ge=1, le=MAX_MODEL_WIDTH)
+    q_lora_rank: int = option(default=1536, ge=0, le=MAX_MODEL_WIDTH,
+                              doc="0: no query compression")
+    kv_lora_rank: int = option(default=512, ge=1, le=MAX_MODEL_WIDTH)
+    qk_nope_head_dim: int = option(default=128, ge=1, le=MAX_MODEL_WIDTH)
+    qk_rope_head_dim: int = option(default=64, ge=0, le=MAX_MODEL_WIDTH)
+    v_head_dim: int = option(default=128, ge=1, le=MAX_MODEL_WIDTH)
 
     def params(self, hidden: int) -> int:
         """Weights of one attention block."""
@@ -68,23 +95,28 @@ class AttentionSpec(Spec):
 class ModelSpec(Spec):
     """A DeepSeek-V3-style MoE transformer (defaults: DeepSeek-V3)."""
 
-    layers: int = option(default=61, ge=1)
-    dense_layers: int = option(default=3, ge=0, doc="leading layers with a dense MLP")
-    hidden: int = option(default=7168, ge=1)
-    experts: int = option(default=256, ge=1, doc="routed experts per MoE layer")
-    shared_experts: int = option(default=1, ge=0)
-    top_k: int = option(default=8, ge=1, doc="routed experts per token")
-    expert_groups: int = option(default=8, ge=1, doc="groups of experts (node-limited routing)")
-    groups_per_token: int = option(default=4, ge=1, doc="groups a token may use (M)")
-    expert_hidden: int = option(default=2048, ge=1, doc="intermediate size of an expert")
-    dense_hidden: int = option(default=18432, ge=1, doc="intermediate size of a dense MLP")
-    vocab: int = option(default=129280, ge=1)
+    layers: int = option(default=61, ge=1, le=MAX_LAYERS)
+    dense_layers: int = option(default=3, ge=0, le=MAX_LAYERS,
+                               doc="leading layers with a dense MLP")
+    hidden: int = option(default=7168, ge=1, le=MAX_MODEL_WIDTH)
+    experts: int = option(default=256, ge=1, le=MAX_EXPERTS, doc="routed experts per MoE layer")
+    shared_experts: int = option(default=1, ge=0, le=MAX_EXPERTS)
+    top_k: int = option(default=8, ge=1, le=MAX_EXPERTS, doc="routed experts per token")
+    expert_groups: int = option(default=8, ge=1, le=MAX_EXPERTS,
+                                doc="groups of experts (node-limited routing)")
+    groups_per_token: int = option(default=4, ge=1, le=MAX_EXPERTS,
+                                   doc="groups a token may use (M)")
+    expert_hidden: int = option(default=2048, ge=1, le=MAX_MODEL_WIDTH,
+                                doc="intermediate size of an expert")
+    dense_hidden: int = option(default=18432, ge=1, le=MAX_MODEL_WIDTH,
+                               doc="intermediate size of a dense MLP")
+    vocab: int = option(default=129280, ge=1, le=MAX_VOCAB)
     attention: AttentionSpec = field(default_factory=AttentionSpec)
     dispatch_dtype: Dtype = option(default="fp8", doc="dispatch: fp8 (with scales) or bf16")
     combine_dtype: Dtype = option(default="bf16", doc="combine: bf16")
-    activation_bytes: int = option(default=2, ge=1,
+    activation_bytes: int = option(default=2, ge=1, le=MAX_ELEMENT_BYTES,
                                    doc="bytes per element of pipeline activations (bf16: 2)")
-    kv_bytes_per_token: float = option(unit="size", default=70272.0, gt=0,
+    kv_bytes_per_token: float = option(unit="size", default=70272.0, gt=0, le=MAX_SIZE,
                                        doc="compressed KV cache per token, all layers")
 
     @property
@@ -118,10 +150,12 @@ class ModelSpec(Spec):
 class LayoutSpec(Spec):
     """How ranks are placed: rank = pp * dp + dp_index, dp_index = edp * ep + ep_index."""
 
-    pp: int = option(default=1, ge=1, doc="pipeline-parallel ranks")
-    dp: int = option(default=1, ge=1, doc="data-parallel replicas of the non-expert weights")
-    ep: int = option(default=1, ge=1, doc="expert-parallel group size (divides dp)")
-    first_node: int = option(default=0, ge=0, doc="the job's first server")
+    pp: int = option(default=1, ge=1, le=MAX_LAYERS, doc="pipeline-parallel ranks")
+    dp: int = option(default=1, ge=1, le=MAX_GPUS,
+                     doc="data-parallel replicas of the non-expert weights")
+    ep: int = option(default=1, ge=1, le=MAX_GPUS, doc="expert-parallel group size (divides dp)")
+    first_node: int = option(default=0, ge=0, le=MAX_NODES.value - 1,
+                             doc="the job's first server")
     rank_map: str | None = option(default=None,
                                   doc="CSV of rank,gpu (global GPU rank or n<i>/gpu<j>)")
 
@@ -133,6 +167,9 @@ class LayoutSpec(Spec):
     def check(self) -> None:
         if self.dp % self.ep:
             raise SpecError(f"must divide dp ({self.dp})", ("ep",), self.ep)
+        if self.ranks > MAX_GPUS.value:
+            raise SpecError(f"pp x dp = {self.ranks:,} GPUs, more than {MAX_GPUS.value:,} "
+                            f"({MAX_GPUS.why})", ("dp",), self.dp)
 
 
 @dataclass(frozen=True)
@@ -146,7 +183,7 @@ class ExpertParallelSpec(Spec):
         default="destination",
         doc="low-latency on a multi-plane fabric: bridged (needs planes joined, as in a "
             "multi-rail tree), source (NVLink then the destination's plane), destination")
-    channels: int = option(default=10, ge=1, doc="DeepEP channels (SMs / 2)")
+    channels: int = option(default=10, ge=1, le=1024, doc="DeepEP channels (SMs / 2)")
     nvlink_local: bool = option(default=True,
                                 doc="low-latency: same-node peers over NVLink (DeepEP #173)")
 
@@ -157,13 +194,14 @@ class ExpertLoadSpec(Spec):
 
     distribution: LoadShape = option(default="uniform",
                                      doc="uniform, balanced (every expert the same), zipf, file")
-    zipf_exponent: float = option(default=1.0, gt=0)
+    zipf_exponent: float = option(default=1.0, gt=0, le=MAX_ZIPF)
     file: str | None = option(default=None, doc="CSV of per-expert relative loads")
-    weights: tuple[float, ...] = option(default=(),
+    weights: tuple[float, ...] = option(default=(), ge=0,
                                         doc="relative per-expert loads inline (distribution: "
                                             "file), or read from file")
-    redundant_experts: int = option(default=0, ge=0, doc="extra expert slots placed by EPLB")
-    samples: int = option(default=8, ge=1,
+    redundant_experts: int = option(default=0, ge=0, le=MAX_EXPERTS,
+                                    doc="extra expert slots placed by EPLB")
+    samples: int = option(default=8, ge=1, le=MAX_SAMPLES,
                           doc="routing samples per GPU drawn once and reused across layers "
                               "and micro-batches")
 
@@ -172,8 +210,20 @@ class ExpertLoadSpec(Spec):
         if (self.distribution == "file") != given:
             raise SpecError("give file (or weights) exactly when distribution is 'file'",
                             ("file",), self.file)
-        if any(w < 0 for w in self.weights):
-            raise SpecError("loads must be non-negative", ("weights",), min(self.weights))
+        if self.weights:
+            problem = _loads_problem(self.weights)
+            if problem:
+                raise SpecError(problem, ("weights",), self.weights)
+
+
+def _loads_problem(loads: tuple[float, ...]) -> str | None:
+    """What makes relative loads unusable (gating divides by their sum), or None."""
+    total = math.fsum(loads)
+    if total == 0:
+        return "every load is zero: at least one expert must get tokens"
+    if not math.isfinite(total):
+        return "the loads add up to more than a float holds: scale them down"
+    return None
 
 
 def read_expert_loads(path: str, experts: int) -> tuple[float, ...]:
@@ -186,10 +236,7 @@ def read_expert_loads(path: str, experts: int) -> tuple[float, ...]:
     """
     import csv
 
-    try:
-        rows = list(csv.reader(Path(path).read_text(encoding="utf-8").splitlines()))
-    except OSError as exc:
-        raise SpecError(f"cannot read expert loads ({exc.strerror or exc})", file=path) from None
+    rows = list(csv.reader(read_text(path, MAX_CSV_BYTES, "expert loads").splitlines()))
     if not rows or [c.strip() for c in rows[0]] != ["expert", "load"]:
         raise SpecError("the header must be expert,load", ("row 1",),
                         ",".join(rows[0]) if rows else "", file=path)
@@ -207,10 +254,18 @@ def read_expert_loads(path: str, experts: int) -> tuple[float, ...]:
                             file=path)
         if not load >= 0:
             raise SpecError("load must be non-negative", (f"row {no}",), row[1], file=path)
+        if not math.isfinite(load):
+            raise SpecError("load must be a finite number", (f"row {no}",), row[1], file=path)
+        if not math.isnan(loads[e]):
+            raise SpecError(f"expert {e} has a second row", (f"row {no}",), ",".join(row),
+                            file=path)
         loads[e] = load
     missing = [e for e, w in enumerate(loads) if w != w]
     if missing:
         raise SpecError(f"expert {missing[0]} has no row ({len(missing)} missing)", file=path)
+    problem = _loads_problem(tuple(loads))
+    if problem:
+        raise SpecError(problem, file=path)
     return tuple(loads)
 
 
@@ -224,7 +279,7 @@ def _check_weights(load: ExpertLoadSpec, model: ModelSpec) -> None:
 class ComputeSpec(Spec):
     """How long compute takes: from FLOPs (and bytes) or given per component."""
 
-    peak_flops: float = option(key="peak", unit="flops", default=989e12, gt=0,
+    peak_flops: float = option(key="peak", unit="flops", default=989e12, gt=0, le=MAX_FLOPS,
                                doc="dense BF16 peak per GPU (H800: 989 TFLOP/s)")
     fp8: bool = option(default=True, doc="expert and attention GEMMs run in FP8 (2x peak)")
     efficiency: float = option(default=0.45, gt=0, le=1,
@@ -232,7 +287,8 @@ class ComputeSpec(Spec):
     sm_fraction: float = option(default=112 / 132, gt=0, le=1,
                                 doc="SMs left for compute while communication kernels run")
     memory_bandwidth_Bps: float = option(key="memory_bandwidth", unit="bandwidth",
-                                         default=3.35e12, gt=0, doc="HBM (H800: 3.35 TB/s)")
+                                         default=3.35e12, gt=0, le=MAX_BANDWIDTH,
+                                         doc="HBM (H800: 3.35 TB/s)")
     durations: dict[str, str] = option(
         default_factory=dict,
         doc="explicit durations per component (attention_forward, attention_backward_input, "
@@ -250,9 +306,13 @@ class ComputeSpec(Spec):
                 raise SpecError(f"unknown component (known: {', '.join(sorted(allowed))})",
                                 ("durations", key))
             try:
-                parse_quantity(value, "time")
+                seconds = parse_quantity(value, "time")
             except UnitError as exc:
                 raise SpecError(str(exc), ("durations", key), value) from None
+            if not 0 <= seconds <= MAX_DURATION.value:
+                what = ("must be non-negative" if seconds < 0 else
+                        f"must be at most {MAX_DURATION.value:,.0f} s ({MAX_DURATION.why})")
+                raise SpecError(what, ("durations", key), value)
 
     def duration_s(self, key: str) -> float | None:
         """An explicit duration, if given."""
@@ -269,8 +329,10 @@ class OptimizerSpec(Spec):
     zero1: bool = option(default=True,
                          doc="model the ZeRO-1 step end (reduce-scatter gradients, update the "
                              "shards, all-gather parameters); false leaves the step end out")
-    grad_bytes: int = option(default=2, ge=1, doc="bytes per gradient element (bf16: 2)")
-    param_bytes: int = option(default=2, ge=1, doc="bytes per parameter gathered")
+    grad_bytes: int = option(default=2, ge=1, le=MAX_ELEMENT_BYTES,
+                             doc="bytes per gradient element (bf16: 2)")
+    param_bytes: int = option(default=2, ge=1, le=MAX_ELEMENT_BYTES,
+                              doc="bytes per parameter gathered")
     mirror: bool = option(default=True,
                           doc="DualPipe: the stage's mirror copy joins its DP group")
 
@@ -279,9 +341,11 @@ class OptimizerSpec(Spec):
 class BatchSpec(Spec):
     """Tokens per micro-batch and micro-batches per step."""
 
-    tokens: int = option(default=4096, ge=1, doc="tokens per micro-batch per GPU")
-    micro_batches: int = option(default=8, ge=1, doc="per pipeline per step (num_chunks)")
-    sequence: int = option(default=4096, ge=1, doc="sequence length (attention FLOPs)")
+    tokens: int = option(default=4096, ge=1, le=MAX_TOKENS, doc="tokens per micro-batch per GPU")
+    micro_batches: int = option(default=8, ge=1, le=MAX_MICRO_BATCHES,
+                                doc="per pipeline per step (num_chunks)")
+    sequence: int = option(default=4096, ge=1, le=MAX_SEQUENCE,
+                           doc="sequence length (attention FLOPs)")
 
 
 def _relative_path(base: Path, value: str | None) -> str | None:
@@ -292,10 +356,10 @@ def _relative_path(base: Path, value: str | None) -> str | None:
 class TrainingWorkloadSpec(Spec):
     """One training step: pipeline schedule x expert parallel x ZeRO-1 data parallel."""
 
-    name: str = option(doc="short name used in reports")
+    name: str = option(check=check_name, doc="short name used in reports")
     kind: Literal["training"] = option(doc="training")
     description: str = option(default="")
-    seed: int = option(default=0, ge=0, doc="seeds routing samples")
+    seed: int = option(default=0, ge=0, le=MAX_SEED, doc="seeds routing samples")
     model: ModelSpec = field(default_factory=ModelSpec)
     layout: LayoutSpec = field(default_factory=LayoutSpec)
     batch: BatchSpec = field(default_factory=BatchSpec)
@@ -309,6 +373,7 @@ class TrainingWorkloadSpec(Spec):
     expert_load: ExpertLoadSpec = field(default_factory=ExpertLoadSpec)
     compute: ComputeSpec = field(default_factory=ComputeSpec)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
+    source: str | None = source_field()
 
     def check(self) -> None:
         from mpft_sim.workload.schedules import num_stages
@@ -340,38 +405,41 @@ class TrainingWorkloadSpec(Spec):
 class KvTransferSpec(Spec):
     """Prefill/decode disaggregation: KV caches arriving from prefill servers."""
 
-    first_node: int = option(ge=0, doc="first prefill server sending KV caches")
-    nodes: int = option(default=1, ge=1, doc="prefill servers sending")
-    requests_per_step: int = option(default=1, ge=0,
+    first_node: int = option(ge=0, le=MAX_NODES.value - 1,
+                             doc="first prefill server sending KV caches")
+    nodes: int = option(default=1, ge=1, le=MAX_NODES, doc="prefill servers sending")
+    requests_per_step: int = option(default=1, ge=0, le=MAX_TOKENS,
                                     doc="new requests whose cache arrives during each step")
-    prompt_tokens: int = option(default=4096, ge=1)
+    prompt_tokens: int = option(default=4096, ge=1, le=MAX_SEQUENCE)
 
 
 @dataclass(frozen=True)
 class InferenceWorkloadSpec(Spec):
     """Prefill or decode steps with two-micro-batch overlap."""
 
-    name: str = option(doc="short name used in reports")
+    name: str = option(check=check_name, doc="short name used in reports")
     kind: Literal["inference"] = option(doc="inference")
     phase: Literal["prefill", "decode"] = option(doc="prefill or decode")
     description: str = option(default="")
-    seed: int = option(default=0, ge=0)
+    seed: int = option(default=0, ge=0, le=MAX_SEED)
     model: ModelSpec = field(default_factory=ModelSpec)
     layout: LayoutSpec = field(default_factory=LayoutSpec)
-    tokens_per_gpu: int = option(default=128, ge=1,
+    tokens_per_gpu: int = option(default=128, ge=1, le=MAX_TOKENS,
                                  doc="prefill: tokens per GPU per step; decode: requests per GPU")
     micro_batches: int = option(default=2, ge=1, le=2,
                                 doc="2: two micro-batches overlap compute and communication")
-    context: int = option(default=4096, ge=1, doc="prompt / KV-cache length per request")
-    mtp_accepted: float = option(default=0.0, ge=0,
+    context: int = option(default=4096, ge=1, le=MAX_SEQUENCE,
+                          doc="prompt / KV-cache length per request")
+    mtp_accepted: float = option(default=0.0, ge=0, le=MAX_MTP,
                                  doc="decode: MTP draft tokens accepted per step per request")
-    steps: int = option(default=1, ge=1, doc="consecutive steps to simulate")
+    steps: int = option(default=1, ge=1, le=MAX_STEPS, doc="consecutive steps to simulate")
     shared_as_routed: bool = option(default=False,
                                     doc="decode: the shared expert is a routed destination")
     expert_parallel: ExpertParallelSpec = field(default_factory=ExpertParallelSpec)
     expert_load: ExpertLoadSpec = field(default_factory=ExpertLoadSpec)
     compute: ComputeSpec = field(default_factory=ComputeSpec)
     kv_transfer: KvTransferSpec | None = option(default=None)
+    source: str | None = source_field()
 
     def check(self) -> None:
         lay = self.layout
@@ -391,25 +459,27 @@ class InferenceWorkloadSpec(Spec):
 class NcclAllToAllSpec(Spec):
     """An NCCL all-to-all (grouped send/recv with PXN) among a set of GPUs."""
 
-    name: str = option(doc="short name used in reports")
+    name: str = option(check=check_name, doc="short name used in reports")
     kind: Literal["nccl-alltoall"] = option(doc="nccl-alltoall")
-    gpus: int = option(ge=2, doc="participating GPUs, from first_node on")
-    message_bytes: float = option(key="message", unit="size", gt=0,
+    gpus: int = option(ge=2, le=MAX_GPUS, doc="participating GPUs, from first_node on")
+    message_bytes: float = option(key="message", unit="size", gt=0, le=MAX_SIZE,
                                   doc="bytes each GPU sends to each other GPU")
     description: str = option(default="")
-    first_node: int = option(default=0, ge=0)
-    repeat: int = option(default=1, ge=1, doc="back-to-back all-to-alls")
+    first_node: int = option(default=0, ge=0, le=MAX_NODES.value - 1)
+    repeat: int = option(default=1, ge=1, le=MAX_REPEAT, doc="back-to-back all-to-alls")
     pxn: bool = option(default=True, doc="NCCL PXN: forward over NVLink to the peer's rail")
+    source: str | None = source_field()
 
 
 @dataclass(frozen=True)
 class FlowsWorkloadSpec(Spec):
     """Replay a list of flows from a CSV file (``src,dst,size,start[,tag]``)."""
 
-    name: str = option(doc="short name used in reports")
+    name: str = option(check=check_name, doc="short name used in reports")
     kind: Literal["flows"] = option(doc="flows")
     flows: str = option(doc="CSV file; a relative path starts at the YAML file's folder")
     description: str = option(default="", doc="free text")
+    source: str | None = source_field()
 
 
 JobSpec = TrainingWorkloadSpec | InferenceWorkloadSpec | NcclAllToAllSpec
@@ -419,10 +489,18 @@ JobSpec = TrainingWorkloadSpec | InferenceWorkloadSpec | NcclAllToAllSpec
 class JobsWorkloadSpec(Spec):
     """Several jobs sharing one fabric, each on its own servers (``layout.first_node``)."""
 
-    name: str = option(doc="short name used in reports")
+    name: str = option(check=check_name, doc="short name used in reports")
     kind: Literal["jobs"] = option(doc="jobs")
-    jobs: tuple[Any, ...] = option(doc="job specs (training, inference or nccl-alltoall)")
+    jobs: tuple[JobSpec, ...] = option(doc="job specs (training, inference or nccl-alltoall)")
     description: str = option(default="")
+    source: str | None = source_field()
+
+    def check(self) -> None:
+        if not self.jobs:
+            raise SpecError("expected a non-empty list of jobs", ("jobs",), list(self.jobs))
+        names = [job.name for job in self.jobs]
+        if len(set(names)) != len(names):
+            raise SpecError("two jobs share a name", ("jobs",), names)
 
 
 WorkloadSpec = (TrainingWorkloadSpec | InferenceWorkloadSpec | NcclAllToAllSpec
@@ -445,7 +523,7 @@ def _load_one(data: Any, file: str, base: Path, key: tuple[str | int, ...] = (),
     kind = data.get("kind")
     if kind is None:
         raise SpecError("missing required key", (*key, "kind"), file=file)
-    if kind not in allowed:
+    if not isinstance(kind, str) or kind not in allowed:
         raise SpecError(f"must be one of {', '.join(map(repr, allowed))}", (*key, "kind"),
                         kind, file=file)
     if kind == "jobs":
@@ -453,10 +531,9 @@ def _load_one(data: Any, file: str, base: Path, key: tuple[str | int, ...] = (),
         if not isinstance(jobs, list) or not jobs:
             raise SpecError("expected a non-empty list of jobs", (*key, "jobs"), jobs,
                             file=file)
-        loaded = tuple(_load_one(j, file, base, (*key, "jobs", i), _JOB_KINDS)
-                       for i, j in enumerate(jobs))
-        jobs_spec = load_spec(JobsWorkloadSpec, {**data, "jobs": []}, file=file, key=key)
-        return dataclasses.replace(jobs_spec, jobs=loaded)
+        loaded = [_load_one(j, file, base, (*key, "jobs", i), _JOB_KINDS)
+                  for i, j in enumerate(jobs)]
+        return load_spec(JobsWorkloadSpec, {**data, "jobs": loaded}, file=file, key=key)
     spec = load_spec(_KINDS[kind], data, file=file, key=key)
     if isinstance(spec, FlowsWorkloadSpec):
         return dataclasses.replace(spec, flows=str(base / spec.flows))
@@ -476,6 +553,27 @@ def _load_one(data: Any, file: str, base: Path, key: tuple[str | int, ...] = (),
     return spec
 
 
+def workload_from_mapping(data: Any, file: str, base: str | Path) -> WorkloadSpec:
+    """Validate a workload given as a raw mapping (a workload file's YAML, perhaps edited).
+
+    Parameters
+    ----------
+    data : mapping
+        The parsed YAML.
+    file : str
+        The file it came from, for messages and the spec's ``source``.
+    base : str or Path
+        The folder relative file names in it (flows, rank map, expert loads) start from.
+
+    Raises
+    ------
+    SpecError
+        Naming the file, the key path and the bad value.
+    """
+    spec: WorkloadSpec = _load_one(data, file, Path(base))
+    return spec
+
+
 def load_workload(path: str | Path) -> WorkloadSpec:
     """Load and validate a workload YAML file; relative file paths in it are resolved.
 
@@ -484,6 +582,4 @@ def load_workload(path: str | Path) -> WorkloadSpec:
     SpecError
         Naming the file, the key path and the bad value.
     """
-    name = str(path)
-    spec: WorkloadSpec = _load_one(read_yaml(path), name, Path(path).parent)
-    return spec
+    return workload_from_mapping(read_yaml(path), str(path), Path(path).parent)

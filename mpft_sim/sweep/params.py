@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -20,8 +21,19 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mpft_sim.errors import SpecError
+from mpft_sim.spec.limits import (
+    MAX_GPUS,
+    MAX_MICRO_BATCHES,
+    MAX_NODES,
+    MAX_PLANES,
+    MAX_RADIX,
+    MAX_SEED,
+    MAX_TOKENS,
+    MAX_TOLERANCE,
+    Limit,
+)
 from mpft_sim.spec.run import MODELS, RunOptions
-from mpft_sim.spec.schema import Spec
+from mpft_sim.spec.schema import Spec, yaml_fields
 from mpft_sim.spec.topology import (
     CROSS_PLANE_POLICIES,
     ROUTING_POLICIES,
@@ -79,19 +91,30 @@ class Param:
     kinds: tuple[str, ...] = ()
 
 
-def _positive_int(value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("expected a positive whole number")
+def _positive_int(limit: Limit) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError("expected a positive whole number")
+        _at_most(value, limit)
+    return check
 
 
-def _non_negative_int(value: Any) -> None:
+def _at_most(value: int, limit: Limit) -> None:
+    if value > limit.value:
+        raise ValueError(f"must be at most {limit.value:,} ({limit.why})")
+
+
+def _seed(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError("expected a non-negative whole number")
+    _at_most(value, MAX_SEED)
 
 
-def _non_negative_number(value: Any) -> None:
+def _tolerance(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise ValueError("expected a non-negative number")
+    if not (math.isfinite(value) and value < MAX_TOLERANCE.value):
+        raise ValueError(f"must be less than {MAX_TOLERANCE.value} ({MAX_TOLERANCE.why})")
 
 
 def _ratio(value: Any) -> None:
@@ -125,30 +148,29 @@ def _failures(value: Any) -> None:
 
 
 PARAMS: dict[str, Param] = {p.name: p for p in (
-    Param("nodes", "topology", "fabric.nodes", _positive_int),
+    Param("nodes", "topology", "fabric.nodes", _positive_int(MAX_NODES)),
     Param("planes", "topology",
           "fabric.planes and node.nics (node.nic.ports for multi-port NICs), so that each "
-          "NIC (or port) sits in one plane", _positive_int),
+          "NIC (or port) sits in one plane", _positive_int(MAX_PLANES)),
     Param("oversubscription", "topology", "fabric.oversubscription ('3:1' or 3)", _ratio),
-    Param("radix", "topology", "fabric.switch.radix", _positive_int),
+    Param("radix", "topology", "fabric.switch.radix", _positive_int(MAX_RADIX)),
     Param("routing", "topology", "routing.policy", _choice(ROUTING_POLICIES)),
     Param("cross_plane", "topology", "routing.cross_plane", _choice(CROSS_PLANE_POLICIES)),
     Param("failures", "topology",
           "failures: a list of kind=name such as plane=3 or switch=p0/spine/1; [] = none",
           _failures),
     Param("tokens", "workload", "batch.tokens (training), tokens_per_gpu (inference)",
-          _positive_int, ("training", "inference")),
+          _positive_int(MAX_TOKENS), ("training", "inference")),
     Param("micro_batches", "workload",
-          "batch.micro_batches (training), micro_batches (inference)", _positive_int,
-          ("training", "inference")),
+          "batch.micro_batches (training), micro_batches (inference)",
+          _positive_int(MAX_MICRO_BATCHES), ("training", "inference")),
     Param("ep", "workload", "layout.ep, and layout.dp raised to ep if it is smaller",
-          _positive_int, ("training", "inference")),
+          _positive_int(MAX_GPUS), ("training", "inference")),
     Param("topology", "file", "the topology file (relative to the sweep file)", _file),
     Param("workload", "file", "the workload file (relative to the sweep file)", _file),
     Param("model", "run", "fluid or analytic", _choice(MODELS)),
-    Param("seed", "run", "seeds ECMP hashing (the workload's own seed: workload.seed)",
-          _non_negative_int),
-    Param("tolerance", "run", "fluid model: relative time quantum", _non_negative_number),
+    Param("seed", "run", "seeds ECMP hashing (the workload's own seed: workload.seed)", _seed),
+    Param("tolerance", "run", "fluid model: relative time quantum, in [0, 1)", _tolerance),
 )}
 
 
@@ -178,9 +200,7 @@ def check_path(cls: type[Spec], parts: list[str]) -> None:
         tp = _unwrap_optional(tp)
         origin = typing.get_origin(tp)
         if isinstance(tp, type) and issubclass(tp, Spec):
-            fields = {f.metadata.get("key") or f.name: f
-                      for f in dataclasses.fields(tp)  # type: ignore[arg-type]
-                      if f.init}
+            fields = yaml_fields(tp)
             if part not in fields:
                 close = difflib.get_close_matches(part, list(fields), n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -192,8 +212,8 @@ def check_path(cls: type[Spec], parts: list[str]) -> None:
             tp = typing.get_args(tp)[0]
         elif origin is dict:
             tp = typing.get_args(tp)[1]
-        elif tp is Any:
-            return  # free-form (the jobs of a jobs workload): the point's validation decides
+        elif tp is Any or typing.get_origin(tp) in (types.UnionType, typing.Union):
+            return  # one of several job kinds: the point's validation decides
         else:
             raise ValueError(f"{where} is a value, not a mapping: {part!r} cannot be below it")
 
@@ -248,7 +268,7 @@ def _node(root: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
             _set_child(here, part, nxt, path[:depth])
         here = nxt
     if not isinstance(here, dict):
-        raise SpecError("expected a mapping of keys", path, _short(here))
+        raise SpecError("expected a mapping of keys", path, here)
     return typing.cast(dict[str, Any], here)
 
 
@@ -260,7 +280,7 @@ def _child(here: Any, part: str, where: tuple[str, ...]) -> Any:
         if index >= len(here):
             raise SpecError(f"the list has {len(here)} entries", (*where, part))
         return here[index]
-    raise SpecError("expected a mapping of keys", where, _short(here))
+    raise SpecError("expected a mapping of keys", where, here)
 
 
 def _set_child(here: Any, part: str, value: Any, where: tuple[str, ...]) -> None:
@@ -270,12 +290,7 @@ def _set_child(here: Any, part: str, value: Any, where: tuple[str, ...]) -> None
     elif isinstance(here, dict):
         here[part] = value
     else:
-        raise SpecError("expected a mapping of keys", where, _short(here))
-
-
-def _short(value: Any) -> Any:
-    text = repr(value)
-    return value if len(text) <= 60 else text[:57] + "..."
+        raise SpecError("expected a mapping of keys", where, here)
 
 
 def set_path(root: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

@@ -13,15 +13,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from mpft_sim.errors import MpftError, SpecError
 from mpft_sim.results.metrics import METRICS as FIGURES
 from mpft_sim.results.metrics import Metrics, metrics_row
-from mpft_sim.spec.run import Model, RunOptions
+from mpft_sim.spec.run import RunOptions
 from mpft_sim.spec.schema import load_spec
 from mpft_sim.spec.topology import TopologySpec
-from mpft_sim.spec.workload import WorkloadSpec
+from mpft_sim.spec.workload import WorkloadSpec, workload_from_mapping
 from mpft_sim.sweep.params import apply_param
 from mpft_sim.sweep.spec import Point, SweepSpec, read_input
 
@@ -90,8 +90,8 @@ def make_tasks(spec: SweepSpec, points: Sequence[Point],
                 raise exc.within(spec.file) from None
         return cache[name, what]
 
-    base = dataclasses.replace(options or RunOptions(), model=cast(Model, spec.model),
-                               seed=spec.seed, tolerance=spec.tolerance)
+    base = dataclasses.replace(options or RunOptions(), model=spec.model, seed=spec.seed,
+                               tolerance=spec.tolerance)
     files = [spec.files(point) for point in points]
     names = {t: _topology_name(raw(t, "topology"), t) for t, _ in files}
     clash = {n for n in names.values() if list(names.values()).count(n) > 1}
@@ -137,9 +137,7 @@ def _edited(task: PointTask) -> tuple[dict[str, Any], dict[str, Any], RunOptions
 def _load_workload(task: PointTask, raw: dict[str, Any]) -> WorkloadSpec:
     # load_workload() takes a path; the edited mapping must keep the file's folder so its
     # relative paths (flow CSV, rank map, expert loads) resolve as they would from the file
-    from mpft_sim.spec.workload import _load_one
-
-    return cast(WorkloadSpec, _load_one(raw, task.workload_file, Path(task.workload_dir)))
+    return workload_from_mapping(raw, task.workload_file, task.workload_dir)
 
 
 def point_specs(spec: SweepSpec, index: int) -> tuple[TopologySpec, WorkloadSpec,

@@ -24,14 +24,16 @@ import dataclasses
 import difflib
 import itertools
 import json
+import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from mpft_sim.errors import SpecError
-from mpft_sim.spec.schema import Spec, load_spec, option, read_yaml
+from mpft_sim.spec.limits import MAX_POINTS, MAX_SEED, MAX_TOLERANCE
+from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml
 from mpft_sim.sweep.params import PARAMS, SIZE_PARAMS, check_dotted, check_value
 
 __all__ = ["Point", "SweepSpec", "format_value", "load_sweep"]
@@ -39,9 +41,12 @@ __all__ = ["Point", "SweepSpec", "format_value", "load_sweep"]
 Key = tuple[str | int, ...]
 
 
+SweepModel = Literal["fluid", "analytic"]
+
+
 def _files(value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or not all(
+    if not isinstance(items, list | tuple) or not items or not all(
             isinstance(v, str) and v for v in items):
         raise ValueError("expected a file name or a list of file names")
     return tuple(items)
@@ -59,14 +64,15 @@ def _mapping(value: Any) -> dict[str, Any]:
 class _SweepFile(Spec):
     """The keys of a sweep YAML file (their values are checked by :class:`SweepSpec`)."""
 
-    name: str = option(doc="short name used in reports")
+    name: str = option(check=check_name, doc="short name used in reports")
     description: str = option(default="", doc="free text")
     topology: tuple[str, ...] = option(default=(), parse=_files,
                                        doc="a topology file, or a list (one design each)")
     workload: str | None = option(default=None, doc="the workload file")
-    model: Literal["fluid", "analytic"] = option(default="fluid", doc="fluid or analytic")
-    tolerance: float = option(default=0.0, ge=0, doc="fluid model: relative time quantum")
-    seed: int = option(default=0, ge=0, doc="seeds ECMP hashing")
+    model: SweepModel = option(default="fluid", doc="fluid or analytic")
+    tolerance: float = option(default=0.0, ge=0, lt=MAX_TOLERANCE,
+                              doc="fluid model: relative time quantum")
+    seed: int = option(default=0, ge=0, le=MAX_SEED, doc="seeds ECMP hashing")
     grid: dict[str, Any] = option(default_factory=dict, parse=_mapping,
                                   doc="parameter: [values]; the cartesian product")
     zip: dict[str, Any] = option(default_factory=dict, parse=_mapping,
@@ -101,11 +107,13 @@ class Point:
 
 
 @dataclass(frozen=True)
-class SweepSpec:
+class SweepSpec(Spec):
     """A validated sweep: base inputs, run settings and the parameters to vary.
 
     Build it with :func:`load_sweep`, or in code (relative paths then start at ``base_dir``);
-    either way it is checked on construction.
+    either way it is checked on construction: the type of every field, every parameter and
+    value, every file it names, and the number of points (at most
+    :data:`~mpft_sim.spec.limits.MAX_POINTS`, counted before any is made).
 
     Attributes
     ----------
@@ -129,29 +137,36 @@ class SweepSpec:
     base_dir : str
         Folder that relative file names start from (the sweep file's folder).
     file : str or None
-        The sweep file, for messages.
+        The sweep file, for messages (also :attr:`source`).
     """
 
-    name: str
-    topology: tuple[str, ...] = ()
-    workload: str | None = None
-    model: str = "fluid"
-    tolerance: float = 0.0
-    seed: int = 0
-    grid: dict[str, list[Any]] = field(default_factory=dict)
-    zip: dict[str, list[Any]] = field(default_factory=dict)
-    description: str = ""
-    base_dir: str = "."
-    file: str | None = None
+    name: str = option(check=check_name)
+    topology: tuple[str, ...] = option(default=())
+    workload: str | None = option(default=None)
+    model: SweepModel = option(default="fluid")
+    tolerance: float = option(default=0.0, ge=0, lt=MAX_TOLERANCE)
+    seed: int = option(default=0, ge=0, le=MAX_SEED)
+    grid: dict[str, list[Any]] = option(default_factory=dict)
+    zip: dict[str, list[Any]] = option(default_factory=dict)
+    description: str = option(default="")
+    base_dir: str = option(default=".")
+    file: str | None = option(default=None)
 
     def __post_init__(self) -> None:
-        if isinstance(self.topology, str | list):  # given in code as one file or a list
-            topology = [self.topology] if isinstance(self.topology, str) else self.topology
-            object.__setattr__(self, "topology", tuple(topology))
+        if isinstance(self.topology, str):  # given in code as one file
+            object.__setattr__(self, "topology", (self.topology,))
         try:
-            _validate(self)
+            super().__post_init__()
         except SpecError as exc:
             raise exc.within(self.file) from None
+
+    def check(self) -> None:
+        _validate(self)
+
+    @property
+    def source(self) -> str | None:
+        """The sweep file, like the ``source`` of the other top-level specs."""
+        return self.file
 
     def resolve(self, name: str) -> Path:
         """A file named in the sweep, relative to :attr:`base_dir`."""
@@ -243,18 +258,9 @@ def read_input(path: Path, what: str, key: Key, written: str) -> dict[str, Any]:
 
 
 def _validate(spec: SweepSpec) -> None:
-    if not isinstance(spec.name, str) or not spec.name:
-        raise SpecError("expected a non-empty name", ("name",), spec.name)
-    for key in ("model", "tolerance", "seed"):
-        try:
-            check_value(key, getattr(spec, key))
-        except ValueError as exc:
-            raise SpecError(str(exc), (key,), getattr(spec, key)) from None
-    for section in ("grid", "zip"):
-        values = getattr(spec, section)
-        if not isinstance(values, Mapping):
-            raise SpecError("expected a mapping of parameter names to lists of values",
-                            (section,), values)
+    for i, name in enumerate(spec.topology):
+        if not name:
+            raise SpecError("expected a file name", ("topology", i), name)
     both = set(spec.grid) & set(spec.zip)
     if both:
         name = sorted(both)[0]
@@ -267,6 +273,7 @@ def _validate(spec: SweepSpec) -> None:
         raise SpecError("missing required key (or a topology parameter)", ("topology",))
     if spec.workload is None and "workload" not in given:
         raise SpecError("missing required key (or a workload parameter)", ("workload",))
+    _check_size(spec)
     kinds = _check_files(spec)
     lengths: dict[str, int] = {}
     for section in ("grid", "zip"):
@@ -281,6 +288,20 @@ def _validate(spec: SweepSpec) -> None:
                 raise SpecError(f"has {n} value{'s' * (n != 1)} but zip.{first} has {m}: "
                                 "zipped parameters take their i-th values together",
                                 ("zip", name))
+
+
+def _check_size(spec: SweepSpec) -> None:
+    """Refuse a sweep of more than MAX_POINTS points, counted before any is made."""
+    lengths = [len(v) for v in spec.grid.values()]
+    if len(spec.topology) > 1:
+        lengths.append(len(spec.topology))
+    if spec.zip:
+        lengths.append(max(len(v) for v in spec.zip.values()))
+    points = math.prod(lengths)
+    if points > MAX_POINTS:
+        raise SpecError(f"the grid has {points:,} points, more than {MAX_POINTS:,} (days of "
+                        "simulation): sweep fewer values, or split the sweep",
+                        ("zip" if spec.zip and not spec.grid else "grid",))
 
 
 def _check_files(spec: SweepSpec) -> list[str]:

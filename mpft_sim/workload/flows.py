@@ -11,6 +11,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.errors import SpecError
+from mpft_sim.spec.files import read_text
+from mpft_sim.spec.limits import MAX_CSV_BYTES, MAX_DURATION, MAX_FLOW_ROWS, MAX_SIZE, Limit
 from mpft_sim.topology.fabric import Fabric, NodeKind, parse_node_name
 from mpft_sim.units import UnitError, parse_quantity
 from mpft_sim.workload.program import Comm, Program, ProgramBuilder, Stream, TaskKind
@@ -36,7 +38,9 @@ class FlowList:
 
 def _endpoint(text: str, fabric: Fabric) -> int:
     text = text.strip()
-    if text.lstrip("-").isdigit():
+    if text.lstrip("-").isascii() and text.lstrip("-").isdigit():
+        if len(text) > 18:  # more digits than any rank, and than int() converts cheaply
+            raise ValueError(f"no GPU rank {text[:20]}...: the fabric has {fabric.n_gpus}")
         rank = int(text)
         if not 0 <= rank < fabric.n_gpus:
             raise ValueError(f"no GPU rank {rank}: the fabric has {fabric.n_gpus}")
@@ -55,6 +59,11 @@ def _number(text: str, kind: str) -> float:
         return parse_quantity(text, kind)  # type: ignore[arg-type]
 
 
+# the ceiling of each number column: a flow larger than a GPU's memory, or released after a
+# day of simulated time, is a mistake (and 1e300 bytes would overflow the engine's sums)
+_CEILINGS: dict[str, Limit] = {"size": MAX_SIZE, "start": MAX_DURATION}
+
+
 def read_flow_csv(path: str | Path, fabric: Fabric) -> FlowList:
     """Read a flow list; endpoints are ``n<node>/gpu<local>`` or global GPU ranks.
 
@@ -67,12 +76,7 @@ def read_flow_csv(path: str | Path, fabric: Fabric) -> FlowList:
         Naming the file and the row (header = row 1) of the first bad value.
     """
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("file not found", file=name) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read file ({exc})", file=name) from None
+    text = read_text(path, MAX_CSV_BYTES, printable=True)
     try:
         reader = csv.reader(text.splitlines())
         header = [h.strip() for h in next(reader, [])]
@@ -89,6 +93,9 @@ def read_flow_csv(path: str | Path, fabric: Fabric) -> FlowList:
             if not row or all(not c.strip() for c in row):
                 continue
             key = (f"row {row_no}",)
+            if len(src) >= MAX_FLOW_ROWS:
+                raise SpecError(f"more than {MAX_FLOW_ROWS:,} flows: split the list or "
+                                "generate the traffic from a workload", key)
             if len(row) != len(header):
                 raise SpecError(f"expected {len(header)} columns ({','.join(header)})", key,
                                 ",".join(row))
@@ -105,8 +112,15 @@ def read_flow_csv(path: str | Path, fabric: Fabric) -> FlowList:
                     value = _number(cell, kind)
                 except (ValueError, UnitError) as exc:
                     raise SpecError(f"{col}: {exc}", key, cell) from None
-                if not np.isfinite(value) or value < 0:
+                if not np.isfinite(value):
+                    raise SpecError(f"{col}: must be a finite number", key, cell)
+                if value < 0:
                     raise SpecError(f"{col}: must be a non-negative number", key, cell)
+                ceiling = _CEILINGS[col]
+                if value > ceiling.value:
+                    unit = "bytes" if col == "size" else "s"
+                    raise SpecError(f"{col}: must be at most {ceiling.value:,.0f} {unit} "
+                                    f"({ceiling.why})", key, cell)
                 out.append(value)
             tags.append(row[4].strip() if has_tag else "")
     except SpecError as exc:

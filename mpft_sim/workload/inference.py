@@ -122,8 +122,12 @@ def build_inference(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBu
     if decode and spec.kv_transfer is not None:
         kv = spec.kv_transfer
         first, last = kv.first_node * g, (kv.first_node + kv.nodes) * g
-        if last > fabric.n_gpus:
+        if first >= fabric.n_gpus:
             raise SpecError(f"the fabric has {fabric.n_gpus // g} servers",
+                            ("kv_transfer", "first_node"), kv.first_node)
+        if last > fabric.n_gpus:
+            raise SpecError(f"the fabric has {fabric.n_gpus // g} servers: {kv.nodes} from "
+                            f"server {kv.first_node} on run past the last",
                             ("kv_transfer", "nodes"), kv.nodes)
         senders = np.arange(first, last)
         if np.isin(senders, layout.gpu).any():

@@ -28,6 +28,9 @@ def build_nccl_alltoall(spec: NcclAllToAllSpec, fabric: Fabric, prog: ProgramBui
     name = job or spec.name
     g = fabric.gpus_per_node
     first = spec.first_node * g
+    if first >= fabric.n_gpus:
+        raise SpecError(f"the fabric has {fabric.n_gpus // g:,} servers", ("first_node",),
+                        spec.first_node)
     if first + spec.gpus > fabric.n_gpus:
         raise SpecError(f"the fabric has {fabric.n_gpus:,} GPUs", ("gpus",), spec.gpus)
     gpus = np.arange(first, first + spec.gpus, dtype=np.int64)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.errors import SpecError
+from mpft_sim.spec.files import read_text
+from mpft_sim.spec.limits import MAX_CSV_BYTES
 from mpft_sim.spec.workload import LayoutSpec
 from mpft_sim.topology.fabric import Fabric, NodeKind, parse_node_name
 
@@ -78,6 +79,9 @@ def place_ranks(spec: LayoutSpec, fabric: Fabric, where: tuple[str | int, ...] =
     g = fabric.gpus_per_node
     if spec.rank_map is None:
         first = spec.first_node * g
+        if first >= fabric.n_gpus:
+            raise SpecError(f"the fabric has {fabric.n_gpus // g:,} servers",
+                            (*where, "layout", "first_node"), spec.first_node)
         if first + ranks > fabric.n_gpus:
             raise SpecError(
                 f"the job needs {ranks:,} GPUs from server {spec.first_node} on, but the "
@@ -88,10 +92,7 @@ def place_ranks(spec: LayoutSpec, fabric: Fabric, where: tuple[str | int, ...] =
 
 
 def _read_rank_map(path: str, ranks: int, fabric: Fabric) -> IntArray:
-    try:
-        rows = list(csv.reader(Path(path).read_text(encoding="utf-8").splitlines()))
-    except OSError as exc:
-        raise SpecError(f"cannot read rank map ({exc})", file=path) from None
+    rows = list(csv.reader(read_text(path, MAX_CSV_BYTES, "rank map").splitlines()))
     if not rows or [c.strip() for c in rows[0]] != ["rank", "gpu"]:
         raise SpecError("the header must be rank,gpu", ("row 1",), file=path)
     gpu = np.full(ranks, -1, dtype=np.int64)

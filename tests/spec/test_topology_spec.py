@@ -67,7 +67,7 @@ CASES = {
     "switch (42 network + 21 endpoint ports), got 48",
     "dragonfly_too_many_groups": "fabric.groups: too many groups: 32 switches with 16 global "
     "ports each reach at most 513 groups, got 600",
-    "invalid_yaml": "invalid YAML at line 3, column 1: expected ',' or ']', but got "
+    "invalid_yaml": "line 3, column 1: invalid YAML: expected ',' or ']', but got "
     "'<stream end>'",
 }
 

@@ -138,9 +138,11 @@ def test_low_latency_bridged_needs_joined_planes(mpft: Fabric) -> None:
         spec.expert_parallel, cross_plane="bridged"))
     with pytest.raises(SpecError) as info:
         simulate(mpft, bridged)
+    # planning names the workload's file, kept through dataclasses.replace
     assert str(info.value) == (
-        "expert_parallel.cross_plane: bridged planes need a fabric whose planes are joined "
-        "(a multi-rail or single-plane tree); this one has separate planes, got 'bridged'")
+        f"{WORKLOADS / 'deepseek-v3-decode.yaml'}: expert_parallel.cross_plane: bridged planes "
+        "need a fabric whose planes are joined (a multi-rail or single-plane tree); this one "
+        "has separate planes, got 'bridged'")
 
 
 def test_low_latency_bridged_on_a_multi_rail_tree(mrft: Fabric) -> None:
