@@ -21,10 +21,20 @@ from mpft_sim.units import format_rate, format_time, format_value
 
 __all__ = ["cli", "main"]
 
+class _Path(click.Path):
+    """click.Path, refusing a name the system cannot hold (a NUL byte) as a usage error."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("a path cannot contain a NUL byte", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 # paths as click.Path, so that shell completion offers file and folder names; whether they
 # exist is the library's to say (with the file's name, in the one error format)
-FILE = click.Path(dir_okay=False)
-DIR = click.Path(file_okay=False)
+FILE = _Path(dir_okay=False)
+DIR = _Path(file_okay=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,10 +83,12 @@ def cost(topologies: Sequence[str], prices_file: str | None, as_json: bool,
          out_dir: str | None) -> None:
     """Price the bill of materials of each of TOPOLOGIES."""
     from mpft_sim.report.cost import cost_table, plot_cost_per_endpoint
-    from mpft_sim.report.files import staged_dir, write_json
+    from mpft_sim.report.files import check_output_dir, staged_dir, write_json
     from mpft_sim.spec import load_prices, load_topology
     from mpft_sim.topology.cost import bill_of_materials
 
+    if out_dir:
+        check_output_dir(out_dir)
     book = load_prices(prices_file) if prices_file else None
     specs = [load_topology(t) for t in topologies]
     boms = [bill_of_materials(s, book) for s in specs]
@@ -162,16 +174,22 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, tole
     from mpft_sim.engine import simulate as run
     from mpft_sim.output import write_run
     from mpft_sim.progress import REPORT
+    from mpft_sim.report.files import check_output_dir
+    from mpft_sim.spec import load_topology
+    from mpft_sim.spec.workload import load_workload
     from mpft_sim.terminal import Display
 
     started = time.perf_counter()
+    spec, work = load_topology(topology), load_workload(workload)
+    # the output folder is checked before any work, not after an hour of simulation
+    out = check_output_dir(out_dir) if out_dir else check_output_dir(
+        Path("reports") / f"{spec.name}--{work.name}", inside="reports")
     with Display(quiet=quiet, verbose=verbose) as display:
-        result = run(topology, workload, model, seed=seed or 0,  # type: ignore[arg-type]
+        result = run(spec, work, model, seed=seed or 0,  # type: ignore[arg-type]
                      routing=routing, cross_plane=cross_plane, failures=fails,
                      tolerance=tolerance, keep_paths=True if flow_paths else None,
                      progress=display)
         info = result.summary.info
-        out = Path(out_dir) if out_dir else Path("reports") / f"{info.topology}--{info.workload}"
         display.phase(REPORT)
         files = write_run(result, out, flows=not no_flows,
                           table_format=table_format)  # type: ignore[arg-type]
@@ -222,7 +240,7 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
     from mpft_sim.comparison import compare as run_compare
     from mpft_sim.progress import REPORT
     from mpft_sim.report.compare import compare_table, text_table, write_comparison
-    from mpft_sim.report.files import staged_dir
+    from mpft_sim.report.files import check_output_dir, staged_dir
     from mpft_sim.spec import load_prices, load_topology
     from mpft_sim.spec.workload import load_workload
     from mpft_sim.terminal import Display
@@ -230,7 +248,8 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
     specs = [load_topology(t) for t in topologies]
     work = load_workload(workload_file)
     book = load_prices(prices_file) if prices_file else None
-    out = Path(out_dir) if out_dir else Path("reports") / f"compare-{work.name}"
+    out = check_output_dir(out_dir) if out_dir else check_output_dir(
+        Path("reports") / f"compare-{work.name}", inside="reports")
     started = time.perf_counter()
     with Display(quiet=quiet, verbose=verbose) as display:
         result = run_compare(specs, work, model, seed=seed or 0,  # type: ignore[arg-type]
@@ -270,12 +289,14 @@ def sweep(sweep_file: str, out_dir: str | None, seed: int | None, routing: str |
     """
     import time
 
+    from mpft_sim.report.files import check_output_dir
     from mpft_sim.sweep import load_sweep
     from mpft_sim.sweep import sweep as run_sweep
     from mpft_sim.terminal import Display
 
     spec = load_sweep(sweep_file)
-    out = Path(out_dir) if out_dir else Path("reports") / spec.name
+    out = check_output_dir(out_dir) if out_dir else check_output_dir(
+        Path("reports") / spec.name, inside="reports")
     started = time.perf_counter()
     with Display(quiet=quiet, verbose=verbose) as display:
         result = run_sweep(spec, out, jobs=jobs, executor=executor, scheduler=scheduler,
@@ -309,12 +330,32 @@ def completion(shell: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
+
+    The one error funnel: a library error (bad input), a file the system will not read or
+    write, and running out of memory each become one ``Error:`` line and exit code 1; a
+    command-line usage error exits 2; anything else is a bug and keeps its traceback.
+    """
+    import warnings
+
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="mpft-sim",
-                 standalone_mode=False)
+        with warnings.catch_warnings():
+            # numerical warnings (an overflow in a plot's scale, say) are not for the user:
+            # results are checked where they are made
+            warnings.simplefilter("ignore", RuntimeWarning)
+            cli.main(args=list(argv) if argv is not None else None, prog_name="mpft-sim",
+                     standalone_mode=False)
     except MpftError as exc:
         click.echo(f"Error: {exc}", err=True)
+        return 1
+    except MemoryError:
+        click.echo("Error: out of memory: the run needs more than this machine has; try "
+                   "--model analytic, fewer micro-batches or a larger --tolerance "
+                   "(mpft-sim simulate --dry-run shows what a run needs)", err=True)
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
         return 1
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

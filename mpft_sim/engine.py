@@ -258,10 +258,11 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
     options = _failures(RunOptions(model=model, seed=seed,
                                    routing=routing, cross_plane=cross_plane,  # type: ignore[arg-type]
                                    tolerance=tolerance), failures)
-    topology_file = str(topology) if isinstance(topology, str | Path) else None
-    workload_file = str(workload) if isinstance(workload, str | Path) else None
     spec = load_topology(topology) if isinstance(topology, str | Path) else topology
     work = load_workload(workload) if isinstance(workload, str | Path) else workload
+    # the files the inputs were loaded from, if they were (a spec keeps its source)
+    topology_file = getattr(spec.spec if isinstance(spec, Fabric) else spec, "source", None)
+    workload_file = getattr(work, "source", None)
     reporter.phase(BUILD)
     with in_source(spec):
         fabric = _fabric(spec, options.failures)

@@ -172,3 +172,62 @@ def test_completion_offers_commands_and_files() -> None:
     assert "plain,simulate" in complete("sim")
     assert complete("simulate", "topologies/deep").startswith("file,")
     assert "plain,--routing" in complete("simulate", "a", "b", "--rout")
+
+
+EXAMPLE_FLOWS = ROOT / "workloads" / "example-flows.yaml"
+
+
+def test_output_folder_is_checked_before_any_work(run_cli: Run, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """-o naming a file is a usage error; a folder that cannot be made is an Error line; both
+    before the simulation starts (which would fail the test if it ran)."""
+    import mpft_sim.engine
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("simulated before checking the output folder")
+
+    monkeypatch.setattr(mpft_sim.engine, "simulate", no_run)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    code, out, err = run_cli("simulate", TOPOLOGIES / "deepseek-v3-2048.yaml", EXAMPLE_FLOWS,
+                             "-o", a_file)
+    assert code == 2 and "is a file" in err and "Traceback" not in err
+    code, out, err = run_cli("simulate", TOPOLOGIES / "deepseek-v3-2048.yaml", EXAMPLE_FLOWS,
+                             "-o", a_file / "out")
+    assert code == 1 and out == ""
+    assert err == f"Error: {a_file / 'out'}: cannot be created: {a_file} is a file, not a " \
+                  "folder\n"
+
+
+def test_check_output_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder derived from a name stays inside reports/; an unwritable parent is refused."""
+    from mpft_sim.errors import SpecError
+    from mpft_sim.report.files import check_output_dir
+
+    assert check_output_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    with pytest.raises(SpecError, match=r"must stay inside .*reports/"):
+        check_output_dir(tmp_path / "reports" / ".." / "x", inside=tmp_path / "reports")
+    monkeypatch.setattr("os.access", lambda path, mode: False)
+    with pytest.raises(SpecError, match=f"cannot be written: {tmp_path} is not writable"):
+        check_output_dir(tmp_path / "new")
+
+
+@pytest.mark.parametrize(("error", "message"), [
+    (OSError(28, "No space left on device", "/data/run/flows.csv"),
+     "Error: /data/run/flows.csv: No space left on device\n"),
+    (MemoryError(), "Error: out of memory: the run needs more than this machine has"),
+])
+def test_system_errors_are_error_lines(run_cli: Run, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch, error: BaseException,
+                                       message: str) -> None:
+    """A full disk or an exhausted memory is one Error line and exit 1, not a traceback."""
+    import mpft_sim.engine
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(mpft_sim.engine, "simulate", fail)
+    code, out, err = run_cli("simulate", TOPOLOGIES / "deepseek-v3-2048.yaml", EXAMPLE_FLOWS,
+                             "-o", tmp_path / "out", "-q")
+    assert code == 1 and out == "" and err.startswith(message)
+    assert not (tmp_path / "out").exists()

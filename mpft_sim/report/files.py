@@ -11,7 +11,47 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["staged_dir", "write_json"]
+__all__ = ["check_output_dir", "staged_dir", "write_json"]
+
+
+def check_output_dir(out_dir: str | Path, inside: str | Path | None = None) -> Path:
+    """Check, before any work, that an output folder can be written: it is a folder or can be
+    made one, and the nearest folder that exists is writable.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The folder a command will write.
+    inside : str or Path, optional
+        A folder ``out_dir`` must stay inside (a folder derived from a name stays in
+        ``reports/``).
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+
+    Raises
+    ------
+    SpecError
+        Naming the folder and what is wrong with it.
+    """
+    from mpft_sim.errors import SpecError
+
+    out = Path(out_dir)
+    if inside is not None and not out.resolve().is_relative_to(Path(inside).resolve()):
+        raise SpecError(f"the output folder must stay inside {inside}/", file=str(out))
+    if out.exists() and not out.is_dir():
+        raise SpecError("exists and is not a folder: choose another output folder (-o)",
+                        file=str(out))
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SpecError(f"cannot be created: {parent} is a file, not a folder", file=str(out))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SpecError(f"cannot be written: {parent} is not writable", file=str(out))
+    return out
 
 
 @contextmanager
