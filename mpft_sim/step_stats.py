@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.engine import OpTable
+from mpft_sim.workload.deepep import per_gpu_bandwidth
 from mpft_sim.workload.program import Stream
 
 __all__ = ["A2A_KERNELS", "alltoall_stats", "lane_breakdown", "step_summary", "union_length"]
@@ -126,7 +127,9 @@ def _exposed(ops: OpTable, lane: int) -> float:
 
 def alltoall_stats(ops: OpTable, lanes: list[int]) -> dict[str, dict[str, float]]:
     """Per DeepEP kernel: count, mean and p99 duration, and the achieved per-GPU bandwidth
-    counting network bytes and, separately, the bytes DeepEP itself counts."""
+    counting network bytes and, separately, in DeepEP's own definitions
+    (``deepep.per_gpu_bandwidth``: ``logical`` its bottleneck figure, ``logical_nvl`` its
+    NVLink figure)."""
     prog = ops.program
     in_job = np.isin(prog.lane, lanes)
     out: dict[str, dict[str, float]] = {}
@@ -137,17 +140,17 @@ def alltoall_stats(ops: OpTable, lanes: list[int]) -> dict[str, dict[str, float]
             continue
         dur = ops.end_s[tasks] - ops.start_s[tasks]
         gpus = np.array([len(prog.lanes[prog.lane[t]].gpus) for t in tasks])
-        net = np.array([prog.comm[t].network_bytes for t in tasks])  # type: ignore[union-attr]
-        logical = np.array([prog.comm[t].logical_bytes for t in tasks])  # type: ignore[union-attr]
-        ok = dur > 0
+        comms = [prog.comm[t] for t in tasks]
+        net = np.array([c.network_bytes for c in comms])  # type: ignore[union-attr]
+        logical = np.array([c.logical_bytes for c in comms])  # type: ignore[union-attr]
+        nvl = np.array([c.nvl_logical_bytes for c in comms])  # type: ignore[union-attr]
         out[kernel] = {
             "count": len(tasks),
             "mean_s": float(dur.mean()),
             "p99_s": float(np.percentile(dur, 99)),
-            "network_Bps_per_gpu": float(np.mean(net[ok] / gpus[ok] / dur[ok])) if ok.any()
-            else 0.0,
-            "logical_Bps_per_gpu": float(np.mean(logical[ok] / gpus[ok] / dur[ok]))
-            if ok.any() else 0.0,
+            "network_Bps_per_gpu": per_gpu_bandwidth(net, gpus, dur),
+            "logical_Bps_per_gpu": per_gpu_bandwidth(logical, gpus, dur),
+            "logical_nvl_Bps_per_gpu": per_gpu_bandwidth(nvl, gpus, dur),
             "network_bytes_per_gpu": float(np.mean(net / gpus)),
         }
     return out
