@@ -150,7 +150,7 @@ class ExpertParallelSpec(Spec):
     nvlink_local: bool = option(default=True,
                                 doc="low-latency: same-node peers over NVLink (DeepEP #173)")
     nvlink_efficiency: float = option(
-        default=1.0, gt=0, le=1,
+        default=0.84, gt=0, le=1,
         doc="normal kernels: fraction of the NVLink bandwidth their SM copies reach (DeepEP's "
             "intranode 153 GB/s counts 1/8 self-copies: 153 x 7/8 / 160 = 0.84)")
 
