@@ -99,7 +99,8 @@ class _Builder:
         self.layers = stage_layers(self.model.layers, self.stages)
         b = spec.batch
         self.times = {dense: training_times(self.model, b.tokens, b.sequence, spec.compute,
-                                            dense) for dense in (True, False)}
+                                            dense, self.model.experts / lay.ep)
+                      for dense in (True, False)}
         g = fabric.gpus_per_node
         self.traffic: MoeTraffic | None = None
         if lay.ep > 1:
