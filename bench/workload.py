@@ -30,6 +30,7 @@ from typing import Any
 
 from mpft_sim import build_fabric, load_topology
 from mpft_sim.engine import simulate
+from mpft_sim.results.summary import to_plain
 from mpft_sim.spec.workload import load_workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +47,9 @@ def _run(topology: Path, workload: Any, **kw: Any) -> tuple[dict[str, Any], floa
     fabric = build_fabric(load_topology(topology))
     t = time.perf_counter()
     result = simulate(fabric, workload, **kw)
-    summary = result.summary()
-    return summary, time.perf_counter() - t, len(result.flow_table)
+    wall = time.perf_counter() - t
+    # the job's figures as plain data (one job per case)
+    return to_plain(result.summary.job), wall, result.summary.flows
 
 
 def _train(micro_batches: int | None = None, **replace: Any) -> Any:
@@ -120,21 +122,75 @@ def case_ep_16k() -> dict[str, Any]:
             "target": "< 60 s", "pass": wall < 60}
 
 
+# DeepEP's published normal-kernel figures, GB/s per GPU in its own definitions (README since
+# 2025-04-22, after PR #130; H800, ConnectX-7 400 Gb/s, 4,096 tokens, FP8 dispatch, BF16
+# combine): (dispatch, combine, which figure). None: not published.
+DEEPEP_PUBLISHED: dict[int, tuple[float, float, str] | None] = {
+    8: (153.0, 158.0, "NVL"), 16: (43.0, 43.0, "RDMA"), 32: (58.0, 57.0, "RDMA"),
+    64: (51.0, 50.0, "RDMA"), 128: None}
+
+
+def _deepep_test_routing(spec: Any, ep: int) -> Any:
+    """The routing DeepEP's benchmark draws (``tests/test_internode.py``): the experts split
+    into one group per node, each token limited to ``min(nodes, 4)`` of them (the intranode
+    test: no limit)."""
+    nodes = max(1, ep // 8)
+    return dataclasses.replace(spec, model=dataclasses.replace(
+        spec.model, expert_groups=nodes, groups_per_token=min(nodes, 4)))
+
+
+def _gbps(value: float) -> str:
+    return f"{value / 1e9:.1f}"
+
+
+def _ep_table(rows: dict[str, Any]) -> list[str]:
+    """The DeepEP comparison as markdown lines."""
+    lines = ["| EP | routing | dispatch RDMA GB/s | dispatch NVL GB/s | combine RDMA GB/s | "
+             "combine NVL GB/s | DeepEP published (dispatch / combine) | difference |",
+             "|---:|---|---:|---:|---:|---:|---|---|"]
+    for row in rows.values():
+        ep, routing = row["ep"], row["routing"]
+        d, c = row["dispatch"], row["combine"]
+        intra = ep <= 8
+        rdma = ("-", "-") if intra else (_gbps(d["logical_Bps_per_gpu"]),
+                                         _gbps(c["logical_Bps_per_gpu"]))
+        pub = DEEPEP_PUBLISHED.get(ep)
+        published = diff = "-"
+        if pub is not None and routing == "deepep-test":
+            figure = "logical_Bps_per_gpu"  # the bottleneck figure: NVL intranode, RDMA else
+            sim = (d[figure] / 1e9, c[figure] / 1e9)
+            published = f"{pub[0]:.0f} / {pub[1]:.0f} ({pub[2]})"
+            diff = " / ".join(f"{(s_ / p_ - 1) * 100:+.0f}%"
+                              for s_, p_ in zip(sim, pub[:2], strict=True))
+        lines.append(f"| {ep} | {routing} | {rdma[0]} | {_gbps(d['logical_nvl_Bps_per_gpu'])} | "
+                     f"{rdma[1]} | {_gbps(c['logical_nvl_Bps_per_gpu'])} | {published} | "
+                     f"{diff} |")
+    return lines
+
+
 def case_ep_bandwidth() -> dict[str, Any]:
-    """DeepEP normal dispatch/combine per-GPU bandwidth at EP 16, 32, 64, 128."""
+    """DeepEP normal dispatch/combine per-GPU bandwidth at EP 8-128, in DeepEP's own
+    definitions, against its published figures: with the routing DeepEP's benchmark draws,
+    and with V3's gate (the shipped workloads' routing)."""
     base = load_workload(ROOT / "workloads" / "ep-alltoall.yaml")
-    rows = {}
+    rows: dict[str, Any] = {}
     wall = 0.0
-    for ep in (16, 32, 64, 128):
-        spec = dataclasses.replace(base, layout=dataclasses.replace(base.layout, dp=ep, ep=ep))
-        s, w, _ = _run(V3, spec)
-        wall += w
-        rows[str(ep)] = {k: {m: v[m] for m in ("mean_s", "network_Bps_per_gpu",
-                                                  "logical_Bps_per_gpu",
-                                                  "network_bytes_per_gpu")}
-                         for k, v in s["alltoall"].items()}
+    for ep in (8, 16, 32, 64, 128):
+        for routing in ("deepep-test", "v3-gate"):
+            spec = dataclasses.replace(base, layout=dataclasses.replace(base.layout, dp=ep,
+                                                                        ep=ep))
+            if routing == "deepep-test":
+                spec = _deepep_test_routing(spec, ep)
+            s, w, _ = _run(V3, spec)
+            wall += w
+            row: dict[str, Any] = {"ep": ep, "routing": routing}
+            row.update({k: {m: v[m] for m in ("mean_s", "network_Bps_per_gpu",
+                                              "logical_Bps_per_gpu", "logical_nvl_Bps_per_gpu",
+                                              "network_bytes_per_gpu")}
+                        for k, v in s["alltoall"].items()})
+            rows[f"{ep}/{routing}"] = row
     return {"rows": rows, "wall_s": wall, "rss_gb": _rss_gb(), "flows": 0,
-            "target": "measured", "pass": True}
+            "target": "measured", "pass": True, "table": _ep_table(rows)}
 
 
 CASES: dict[str, Callable[[], dict[str, Any]]] = {
@@ -174,6 +230,8 @@ def main() -> None:
         out = CASES[name]()
         (OUT / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
         print(_row(name, out), flush=True)
+        if "table" in out:
+            print("\n" + "\n".join(out["table"]) + "\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.results.summary import AllToAllStats, Breakdown, JobSummary, NcclStats
+from mpft_sim.workload.deepep import per_gpu_bandwidth
 from mpft_sim.workload.program import MARKERS, WEIGHT_KINDS, Category, Program, Stream, TaskKind
 
 if TYPE_CHECKING:
@@ -147,7 +148,9 @@ def _exposed(ops: Timings, lane: int) -> float:
 
 def alltoall_stats(ops: Timings, lanes: list[int]) -> dict[str, AllToAllStats]:
     """Per DeepEP kernel: count, mean and p99 duration, and the achieved per-GPU bandwidth
-    counting network bytes and, separately, the bytes DeepEP itself counts."""
+    counting network bytes and, separately, in DeepEP's own definitions
+    (``deepep.per_gpu_bandwidth``: ``logical`` its bottleneck figure, ``logical_nvl`` its
+    NVLink figure)."""
     prog = ops.program
     in_job = np.isin(prog.lane, lanes)
     out: dict[str, AllToAllStats] = {}
@@ -157,17 +160,17 @@ def alltoall_stats(ops: Timings, lanes: list[int]) -> dict[str, AllToAllStats]:
             continue
         dur = ops.end_s[tasks] - ops.start_s[tasks]
         gpus = np.array([len(prog.lanes[prog.lane[t]].gpus) for t in tasks])
-        net = np.array([prog.comm[t].network_bytes for t in tasks])  # type: ignore[union-attr]
-        logical = np.array([prog.comm[t].logical_bytes for t in tasks])  # type: ignore[union-attr]
-        ok = dur > 0
+        comms = [prog.comm[t] for t in tasks]
+        net = np.array([c.network_bytes for c in comms])  # type: ignore[union-attr]
+        logical = np.array([c.logical_bytes for c in comms])  # type: ignore[union-attr]
+        nvl = np.array([c.nvl_logical_bytes for c in comms])  # type: ignore[union-attr]
         out[kernel] = AllToAllStats(
             count=len(tasks),
             mean_s=float(dur.mean()),
             p99_s=float(np.percentile(dur, 99)),
-            network_Bps_per_gpu=float(np.mean(net[ok] / gpus[ok] / dur[ok])) if ok.any()
-            else 0.0,
-            logical_Bps_per_gpu=float(np.mean(logical[ok] / gpus[ok] / dur[ok]))
-            if ok.any() else 0.0,
+            network_Bps_per_gpu=per_gpu_bandwidth(net, gpus, dur),
+            logical_Bps_per_gpu=per_gpu_bandwidth(logical, gpus, dur),
+            logical_nvl_Bps_per_gpu=per_gpu_bandwidth(nvl, gpus, dur),
             network_bytes_per_gpu=float(np.mean(net / gpus)),
         )
     return out

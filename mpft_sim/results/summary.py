@@ -132,7 +132,9 @@ class Breakdown:
 class AllToAllStats:
     """One DeepEP kernel's calls (dispatch, or combine; backward ones counted with the kernel
     they run): count, mean and p99 duration, per-GPU bandwidth counting the bytes put on the
-    network and, separately, the bytes DeepEP itself reports."""
+    network and, separately, in DeepEP's own definitions (its test's printed figures, see
+    docs/workload.md): ``logical`` its headline (bottleneck) figure -- RDMA bytes between
+    servers, NVLink bytes inside one -- and ``logical_nvl`` its NVLink figure."""
 
     count: int
     mean_s: float
@@ -140,6 +142,7 @@ class AllToAllStats:
     network_Bps_per_gpu: float
     logical_Bps_per_gpu: float
     network_bytes_per_gpu: float
+    logical_nvl_Bps_per_gpu: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,10 @@ class ExpertParallelSpec(Spec):
     channels: int = option(default=10, ge=1, le=1024, doc="DeepEP channels (SMs / 2)")
     nvlink_local: bool = option(default=True,
                                 doc="low-latency: same-node peers over NVLink (DeepEP #173)")
+    nvlink_efficiency: float = option(
+        default=0.84, gt=0, le=1,
+        doc="normal kernels: fraction of the NVLink bandwidth their SM copies reach (DeepEP's "
+            "intranode 153 GB/s counts 1/8 self-copies: 153 x 7/8 / 160 = 0.84)")
 
 
 @dataclass(frozen=True)
@@ -275,15 +279,33 @@ def _check_weights(load: ExpertLoadSpec, model: ModelSpec) -> None:
                         ("expert_load", "weights"), len(load.weights))
 
 
+_COMPONENTS = ("attention_forward", "attention_backward_input", "attention_backward_weight",
+               "mlp_forward", "mlp_backward_input", "mlp_backward_weight", "shared_forward",
+               "optimizer", "attention0_forward", "attention1_forward")
+
+
 @dataclass(frozen=True)
 class ComputeSpec(Spec):
-    """How long compute takes: from FLOPs (and bytes) or given per component."""
+    """How long compute takes: per operator from FLOPs and bytes, or given durations."""
 
     peak_flops: float = option(key="peak", unit="flops", default=989e12, gt=0, le=MAX_FLOPS,
                                doc="dense BF16 peak per GPU (H800: 989 TFLOP/s)")
     fp8: bool = option(default=True, doc="expert and attention GEMMs run in FP8 (2x peak)")
     efficiency: float = option(default=0.45, gt=0, le=1,
-                               doc="fraction of peak the kernels reach")
+                               doc="kernel speed: every operator runs at its measured fraction "
+                                   "of peak (DeepSeek's V3 profile) x efficiency / 0.42, so "
+                                   "0.42 is the profile; decode and the optimizer update run "
+                                   "at this fraction of peak")
+    efficiencies: dict[str, float] = option(
+        default_factory=dict,
+        doc="an operator's fraction of peak outright, per operator (q_up) or operator and pass "
+            "(q_up.backward_input); see docs/workload.md for the operators")
+    per_operator: bool = option(default=True,
+                                doc="false: every operator at efficiency (one-efficiency "
+                                    "roofline) instead of its measured fraction")
+    recompute: bool = option(default=True,
+                             doc="the backward reruns RMSNorm, the MLA up-projections and "
+                                 "SwiGLU (DeepSeek-V3) instead of keeping their outputs")
     sm_fraction: float = option(default=112 / 132, gt=0, le=1,
                                 doc="SMs left for compute while communication kernels run")
     memory_bandwidth_Bps: float = option(key="memory_bandwidth", unit="bandwidth",
@@ -293,17 +315,18 @@ class ComputeSpec(Spec):
         default_factory=dict,
         doc="explicit durations per component (attention_forward, attention_backward_input, "
             "attention_backward_weight, mlp_forward, mlp_backward_input, mlp_backward_weight, "
-            "shared_forward, optimizer), such as 1.2ms")
+            "shared_forward, optimizer) or operator and pass (q_up_backward_input), such as "
+            "1.2ms")
 
     def check(self) -> None:
         from mpft_sim.units import UnitError, parse_quantity
+        from mpft_sim.workload.compute import OPERATORS, PASSES
 
-        allowed = {"attention_forward", "attention_backward_input", "attention_backward_weight",
-                   "mlp_forward", "mlp_backward_input", "mlp_backward_weight",
-                   "shared_forward", "optimizer", "attention0_forward", "attention1_forward"}
+        operators = {f"{op}_{p}" for op in OPERATORS for p in PASSES}
         for key, value in self.durations.items():
-            if key not in allowed:
-                raise SpecError(f"unknown component (known: {', '.join(sorted(allowed))})",
+            if key not in _COMPONENTS and key not in operators:
+                raise SpecError(f"unknown component (known: {', '.join(sorted(_COMPONENTS))}; "
+                                "or an operator and pass, such as q_up_backward_input)",
                                 ("durations", key))
             try:
                 seconds = parse_quantity(value, "time")
@@ -313,6 +336,14 @@ class ComputeSpec(Spec):
                 what = ("must be non-negative" if seconds < 0 else
                         f"must be at most {MAX_DURATION.value:,.0f} s ({MAX_DURATION.why})")
                 raise SpecError(what, ("durations", key), value)
+        for key, fraction in self.efficiencies.items():
+            op, _, pass_ = key.partition(".")
+            if op not in OPERATORS or (pass_ and pass_ not in PASSES):
+                raise SpecError(f"unknown operator or pass (operators: {', '.join(OPERATORS)}; "
+                                f"passes: {', '.join(PASSES)})", ("efficiencies", key))
+            if not isinstance(fraction, int | float) or not 0 < fraction <= 1:
+                raise SpecError("must be a fraction in (0, 1]", ("efficiencies", key),
+                                fraction)
 
     def duration_s(self, key: str) -> float | None:
         """An explicit duration, if given."""

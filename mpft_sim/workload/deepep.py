@@ -31,6 +31,8 @@ __all__ = [
     "low_latency_dispatch",
     "normal_combine",
     "normal_dispatch",
+    "payload_bytes",
+    "per_gpu_bandwidth",
     "record_bytes",
 ]
 
@@ -57,8 +59,15 @@ class Flows:
     leg : ndarray of uint8
         ``LEG_NETWORK`` (0, RDMA over the scale-out network) or ``LEG_NVLINK`` (1).
     logical_bytes : float
-        What DeepEP's own bandwidth figure counts for this all-to-all, summed over the
-        group's source ranks (each generator's docstring says which bytes).
+        The bytes of the figure DeepEP's README reports as the kernel's bottleneck bandwidth,
+        summed over the group's ranks: RDMA bytes for the internode and low-latency kernels,
+        NVLink bytes for the intranode ones (each generator's docstring says which bytes).
+    nvl_logical_bytes : float
+        The bytes of DeepEP's "GB/s (NVL)" figure, summed over the group's ranks (normal
+        kernels; 0 for low-latency, whose benchmark prints no NVLink figure).
+    rdma_tokens, nvl_tokens : int
+        The token counts behind them (normal kernels): DeepEP's ``num_rdma_token_sent`` and
+        received rows, summed over ranks.
     """
 
     src: IntArray
@@ -66,6 +75,9 @@ class Flows:
     bytes: NDArray[np.float64]
     leg: NDArray[np.uint8]
     logical_bytes: float
+    nvl_logical_bytes: float = 0.0
+    rdma_tokens: int = 0
+    nvl_tokens: int = 0
 
     def __len__(self) -> int:
         return len(self.src)
@@ -139,6 +151,49 @@ def record_bytes(hidden: int, top_k: int, dtype: Literal["fp8", "bf16"],
     return 16 + payload
 
 
+def payload_bytes(hidden: int, dtype: Literal["fp8", "bf16"]) -> int:
+    """Bytes per token that DeepEP's own benchmark counts (``tests/test_internode.py``).
+
+    The test counts the hidden payload only: ``hidden * 2`` for BF16, and for FP8 the BF16
+    figure times ``fp8_factor = (1 + 4/128) / 2``, i.e. ``hidden + hidden/32`` (one byte
+    per value plus one 4-byte scale per 128 values). The record a kernel moves
+    (:func:`record_bytes`) also carries the 8-byte SourceMeta and the top-k indices and
+    weights: 7,472 B against 7,392 B here for V3's FP8 dispatch, 14,384 B against 14,336 B
+    for its combine.
+
+    Parameters
+    ----------
+    hidden : int
+        Hidden size H (a multiple of 128 for FP8).
+    dtype : {"fp8", "bf16"}
+
+    Returns
+    -------
+    int
+    """
+    if dtype not in ("fp8", "bf16"):
+        raise ValueError(f"dtype must be 'fp8' or 'bf16', got {dtype!r}")
+    if hidden < 1 or (dtype == "fp8" and hidden % 128):
+        raise ValueError(f"hidden must be positive (a multiple of 128 for FP8), got {hidden}")
+    return 2 * hidden if dtype == "bf16" else hidden + hidden // 32
+
+
+def per_gpu_bandwidth(bytes_per_call: NDArray[np.floating], gpus_per_call: NDArray[np.integer],
+                      seconds_per_call: NDArray[np.floating]) -> float:
+    """DeepEP's per-GPU bandwidth of a kernel over calls: the mean of bytes / GPUs / seconds.
+
+    DeepEP's test prints, on each rank, its own byte count (``Flows.logical_bytes`` or
+    ``Flows.nvl_logical_bytes`` divided among the group's GPUs) over one call of the kernel.
+    Ranks of a group run in lockstep here, so a call's figure is the group's bytes over its
+    GPUs and the call's duration; calls of zero duration are left out. 0.0 if none is left.
+    """
+    b = np.asarray(bytes_per_call, dtype=np.float64)
+    g = np.asarray(gpus_per_call, dtype=np.float64)
+    t = np.asarray(seconds_per_call, dtype=np.float64)
+    ok = t > 0
+    return float(np.mean(b[ok] / g[ok] / t[ok])) if ok.any() else 0.0
+
+
 def _ranks(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
            gpus_per_node: int) -> tuple[IntArray, int]:
     """Destination rank of every (source, token, expert), checked; and the group size."""
@@ -177,25 +232,29 @@ def _pair_counts(key: IntArray, mask: NDArray[np.bool_] | None, size: int) -> In
     return np.bincount(k, minlength=size).astype(np.int64)
 
 
-def _flows(parts: list[Part], logical: float) -> Flows:
+def _flows(parts: list[Part], logical: float, nvl_logical: float = 0.0, rdma_tokens: int = 0,
+           nvl_tokens: int = 0) -> Flows:
     """Concatenate (src, dst, bytes, leg) parts, dropping empty and self flows."""
     src = np.concatenate([p[0] for p in parts]).astype(np.int64)
     dst = np.concatenate([p[1] for p in parts]).astype(np.int64)
     size = np.concatenate([p[2] for p in parts]).astype(np.float64)
     leg = np.concatenate([np.full(len(p[0]), p[3], dtype=np.uint8) for p in parts])
     keep = (size > 0) & (src != dst)
-    return Flows(src[keep], dst[keep], size[keep], leg[keep], float(logical))
+    return Flows(src[keep], dst[keep], size[keep], leg[keep], float(logical), float(nvl_logical),
+                 int(rdma_tokens), int(nvl_tokens))
 
 
 def _normal_counts(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
-                   gpus_per_node: int) -> tuple[bool, IntArray, IntArray, int, int]:
+                   gpus_per_node: int) -> tuple[bool, IntArray, IntArray, int, int, int]:
     """Token counts of a normal dispatch.
 
-    Returns ``(intranode, a, b, logical_tokens, ep)``. Intranode: ``a[s, r]`` = tokens of
-    source s that hit GPU r (dedup per GPU), ``b`` unused. Internode: ``a[s, n]`` = tokens
-    of source s that hit node n (dedup per node) and ``b[i, r]`` = tokens of all sources
-    with local index i that hit GPU r (dedup per GPU): what forwarder (node(r), i) copies to
-    r. ``logical_tokens`` = (token, node) pairs, or (token, GPU) pairs intranode.
+    Returns ``(intranode, a, b, rdma_tokens, nvl_tokens, ep)``. Intranode: ``a[s, r]`` =
+    tokens of source s that hit GPU r (dedup per GPU), ``b`` unused. Internode: ``a[s, n]``
+    = tokens of source s that hit node n (dedup per node) and ``b[i, r]`` = tokens of all
+    sources with local index i that hit GPU r (dedup per GPU): what forwarder
+    (node(r), i) copies to r. ``rdma_tokens`` = (token, distinct node) pairs, own node
+    included (0 intranode); ``nvl_tokens`` = (token, distinct GPU) pairs, the source's own
+    GPU included: the rows the group's GPUs receive.
     """
     ranks, ep = _ranks(experts_by_rank, expert_rank, gpus_per_node)
     g = gpus_per_node
@@ -204,21 +263,22 @@ def _normal_counts(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np
     ranks = np.sort(ranks, axis=-1)
     new_gpu = _first_in_row(ranks)
     s = _source_index(ep)
+    rows = int(new_gpu.sum())
     if ep <= g:
         per_gpu = _pair_counts(s * ep + ranks, new_gpu, ep * ep).reshape(ep, ep)
-        return True, per_gpu, per_gpu, int(new_gpu.sum()), ep
+        return True, per_gpu, per_gpu, 0, rows, ep
     n_nodes = ep // g
     nodes = ranks // g
     new_node = _first_in_row(nodes)
     per_node = _pair_counts(s * n_nodes + nodes, new_node, ep * n_nodes).reshape(ep, n_nodes)
     per_fwd = _pair_counts((s % g) * ep + ranks, new_gpu, g * ep).reshape(g, ep)
-    return False, per_node, per_fwd, int(new_node.sum()), ep
+    return False, per_node, per_fwd, int(new_node.sum()), rows, ep
 
 
 def _normal(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
-            gpus_per_node: int, record: int, reverse: bool) -> Flows:
-    intra, a, b, logical_tokens, ep = _normal_counts(experts_by_rank, expert_rank,
-                                                     gpus_per_node)
+            gpus_per_node: int, record: int, reverse: bool, payload: int | None) -> Flows:
+    intra, a, b, rdma_tokens, nvl_tokens, ep = _normal_counts(experts_by_rank, expert_rank,
+                                                              gpus_per_node)
     g = gpus_per_node
     rec = float(record)
     if intra:
@@ -235,11 +295,15 @@ def _normal(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.intege
         parts = [rdma, nvl]
     if reverse:
         parts = [(d, s_, size, leg) for s_, d, size, leg in parts]
-    return _flows(parts, logical_tokens * rec)
+    counted = float(record if payload is None else payload)
+    nvl_bytes = nvl_tokens * counted
+    # the headline figure: NVLink for the intranode kernels, RDMA for the internode ones
+    return _flows(parts, nvl_bytes if intra else rdma_tokens * counted, nvl_bytes, rdma_tokens,
+                  nvl_tokens)
 
 
 def normal_dispatch(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
-                    gpus_per_node: int, record: int) -> Flows:
+                    gpus_per_node: int, record: int, payload: int | None = None) -> Flows:
     """Flows of a DeepEP normal-mode dispatch in one EP group (traffic-mechanics §2.2-§2.3, §6.3).
 
     Internode (the group spans several nodes):
@@ -253,12 +317,16 @@ def normal_dispatch(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[n
     Intranode (``ep <= gpus_per_node``, DeepEP's intranode kernels): source s sends one
     record over NVLink to each other GPU j per token with an expert on j (dedup per GPU).
 
-    ``logical_bytes`` follows DeepEP's own benchmark (``tests/test_internode.py``,
-    ``test_intranode.py``): internode, ``num_rdma_token_sent`` = the (token, distinct node)
-    pairs **including the source's own node** (its RDMA figure divides these bytes by the
-    time); intranode, the (token, distinct GPU) pairs including the source itself (the
-    received rows); both times `record` and summed over sources. DeepEP counts payload
-    bytes (hidden plus FP8 scales) where this counts the full record, about 1% more.
+    The byte counts follow DeepEP's own benchmark exactly (``tests/test_internode.py``,
+    ``tests/test_intranode.py``), each times `payload` and summed over the group's ranks:
+
+    * ``nvl_logical_bytes`` ("GB/s (NVL)"): the rows the GPUs receive, ``recv_x.numel()``:
+      (token, distinct destination GPU) pairs, the source's own GPU included, and on the
+      internode kernels including the rows a forwarder copies to itself;
+    * internode ``logical_bytes`` ("GB/s (RDMA)", the README's bottleneck figure):
+      ``num_rdma_token_sent`` = (token, distinct destination node) pairs, **the source's
+      own node included**, although those tokens never reach the network;
+    * intranode ``logical_bytes`` = ``nvl_logical_bytes`` (its only, and bottleneck, figure).
 
     Parameters
     ----------
@@ -270,28 +338,32 @@ def normal_dispatch(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[n
     gpus_per_node : int
         GPUs per node g; rank = node * g + local.
     record : int
-        Bytes per token record (``record_bytes(..., "dispatch", "normal")``).
+        Bytes per token record on both legs (``record_bytes(..., "dispatch", "normal")``).
+    payload : int, optional
+        Bytes per token DeepEP's benchmark counts (:func:`payload_bytes`); default `record`.
 
     Returns
     -------
     Flows
         Network flows first (by source, then node), then NVLink flows; none empty.
     """
-    return _normal(experts_by_rank, expert_rank, gpus_per_node, record, reverse=False)
+    return _normal(experts_by_rank, expert_rank, gpus_per_node, record, False, payload)
 
 
 def normal_combine(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],
-                   gpus_per_node: int, record: int) -> Flows:
+                   gpus_per_node: int, record: int, payload: int | None = None) -> Flows:
     """Flows of a DeepEP normal-mode combine: the transpose of ``normal_dispatch``.
 
     NVLink leg (b, j) -> (b, i) with the token counts of dispatch's (b, i) -> (b, j), then,
     after the forwarder's reduction, RDMA leg (b, i) -> (a, i) with the counts of dispatch's
     (a, i) -> (b, i): one reduced row per (token, node) (traffic-mechanics §2.3, §6.3 steps
-    4-5). Intranode: GPU j -> source s per token. ``logical_bytes`` as for dispatch (DeepEP
-    sets ``combine_bf16_rdma_recv_bytes = dispatch_bf16_rdma_send_bytes``), with `record`
-    the combine record (``record_bytes(..., "bf16", "combine", "normal")``).
+    4-5). Intranode: GPU j -> source s per token. The byte counts are dispatch's (DeepEP
+    sets ``combine_bf16_rdma_recv_bytes = dispatch_bf16_rdma_send_bytes`` and
+    ``combine_bf16_nvl_send_bytes = dispatch_bf16_nvl_recv_bytes``), with `record` the
+    combine record (``record_bytes(..., "bf16", "combine", "normal")``) and `payload`
+    ``payload_bytes(H, "bf16")``.
     """
-    return _normal(experts_by_rank, expert_rank, gpus_per_node, record, reverse=True)
+    return _normal(experts_by_rank, expert_rank, gpus_per_node, record, True, payload)
 
 
 def _low_latency(experts_by_rank: NDArray[np.integer], expert_rank: NDArray[np.integer],

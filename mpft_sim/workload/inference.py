@@ -95,7 +95,8 @@ def build_inference(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBu
     if lay.ep > 1:
         traffic = build_moe_traffic(model, spec.expert_load, lay.ep, g, tokens, kernel,
                                     spec.seed, spec.shared_as_routed,
-                                    spec.expert_parallel.nvlink_local)
+                                    spec.expert_parallel.nvlink_local,
+                                    nvlink_efficiency=spec.expert_parallel.nvlink_efficiency)
     forward = None
     if kernel == "low-latency":
         forward = {"bridged": "none", "source": "source",
@@ -182,6 +183,7 @@ def build_inference(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBu
                 comm = Comm(what, (src, dst, pattern.sizes[k]),
                             route_key=(lane, what), forward=forward,
                             logical_bytes=float(pattern.logical_bytes[k]),
+                            nvl_logical_bytes=float(pattern.nvl_logical_bytes[k]),
                             network_bytes=float(pattern.network_bytes[k]))
                 tasks[(what, mb, layer)] = prog.task(
                     lane, Stream.COMM, what, comm=comm, category="forward", chunk=step,

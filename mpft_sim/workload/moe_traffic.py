@@ -16,6 +16,7 @@ time) and each all-to-all only brings its sizes; pairs with nothing to send are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,8 +45,9 @@ class A2aPattern:
     """One kernel's flows over a pool of routing samples.
 
     ``src[i] -> dst[i]`` (ranks within the EP group) carries ``sizes[s, i]`` bytes in sample
-    ``s``; ``leg[i]`` is 0 for the network, 1 for NVLink. ``network_bytes[s]`` and
-    ``logical_bytes[s]`` are the sample's totals on the network leg and as DeepEP counts them.
+    ``s``; ``leg[i]`` is 0 for the network, 1 for NVLink. ``network_bytes[s]`` is the
+    sample's total on the network leg; ``logical_bytes[s]`` and ``nvl_logical_bytes[s]`` are
+    the bytes of DeepEP's own bottleneck and NVLink figures (``deepep.Flows``).
     """
 
     src: IntArray
@@ -54,6 +56,7 @@ class A2aPattern:
     sizes: FloatArray
     network_bytes: FloatArray
     logical_bytes: FloatArray
+    nvl_logical_bytes: FloatArray
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ _POOLS_KEPT = 4
 def build_moe_traffic(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_node: int,
                       tokens: int, kernel: str, seed: int, shared_as_routed: bool = False,
                       nvlink_local: bool = True,
-                      load_weights: FloatArray | None = None) -> MoeTraffic:
+                      load_weights: FloatArray | None = None,
+                      nvlink_efficiency: float = 1.0) -> MoeTraffic:
     """Draw a job's pool of routing samples and their all-to-all flows.
 
     The pool is a pure function of its arguments, and drawing it is the costly part of
@@ -131,17 +135,26 @@ def build_moe_traffic(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_
         Low-latency: same-node peers over NVLink.
     load_weights : ndarray, optional
         Per-expert relative loads (``distribution: file``).
+    nvlink_efficiency : float
+        Normal kernels: the fraction of NVLink bandwidth their SM-driven copies reach
+        (``ExpertParallelSpec.nvlink_efficiency``). A flow on the NVLink leg then holds the
+        link as long as ``bytes / efficiency`` would at full rate, so its size is scaled up
+        by ``1 / efficiency``; DeepEP's byte counts and the network bytes are not.
 
     Returns
     -------
     MoeTraffic
     """
+    if not 0 < nvlink_efficiency <= 1:
+        raise ValueError(f"nvlink_efficiency must be in (0, 1], got {nvlink_efficiency}")
     key = repr((model, load, ep, gpus_per_node, tokens, kernel, seed, shared_as_routed,
-                nvlink_local, None if load_weights is None else load_weights.tolist()))
+                nvlink_local, None if load_weights is None else load_weights.tolist(),
+                nvlink_efficiency))
     pool = _POOLS.get(key)
     if pool is None:
         pool = _draw(model, load, ep, gpus_per_node, tokens, kernel,
-                     np.random.default_rng(seed), shared_as_routed, nvlink_local, load_weights)
+                     np.random.default_rng(seed), shared_as_routed, nvlink_local, load_weights,
+                     nvlink_efficiency)
         if len(_POOLS) >= _POOLS_KEPT:
             _POOLS.pop(next(iter(_POOLS)))
         _POOLS[key] = pool
@@ -150,7 +163,7 @@ def build_moe_traffic(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_
 
 def _draw(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_node: int, tokens: int,
           kernel: str, rng: np.random.Generator, shared_as_routed: bool, nvlink_local: bool,
-          load_weights: FloatArray | None) -> MoeTraffic:
+          load_weights: FloatArray | None, nvlink_efficiency: float = 1.0) -> MoeTraffic:
     cfg = GateConfig(model.experts, model.top_k, model.expert_groups, model.groups_per_token,
                      shared_as_routed)
     logical_experts = model.experts + (1 if shared_as_routed else 0)
@@ -181,30 +194,43 @@ def _draw(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_node: int, t
     back_src, back_dst = dst, src
     rec_d = deepep.record_bytes(model.hidden, model.top_k, model.dispatch_dtype, "dispatch", mode)
     rec_c = deepep.record_bytes(model.hidden, model.top_k, model.combine_dtype, "combine", mode)
+    kw_d: dict[str, Any]
+    kw_c: dict[str, Any]
+    make_d: Callable[..., deepep.Flows]
+    make_c: Callable[..., deepep.Flows]
     if mode == "normal":
         make_d, make_c = deepep.normal_dispatch, deepep.normal_combine
-        kw: dict[str, Any] = {}
+        kw_d = {"payload": deepep.payload_bytes(model.hidden, model.dispatch_dtype)}
+        kw_c = {"payload": deepep.payload_bytes(model.hidden, model.combine_dtype)}
     else:
         make_d, make_c = deepep.low_latency_dispatch, deepep.low_latency_combine
-        kw = {"nvlink_local": nvlink_local}
-    out: dict[str, list[Any]] = {k: [] for k in ("d", "c", "dn", "dl", "cn", "cl", "lf")}
+        kw_d = kw_c = {"nvlink_local": nvlink_local}
+    keys = ("d", "c", "dn", "dl", "dv", "cn", "cl", "cv", "lf")
+    out: dict[str, list[Any]] = {k: [] for k in keys}
     for draw in draws:
-        fd = make_d(draw, expert_rank, gpus_per_node, rec_d, **kw)
-        fc = make_c(draw, expert_rank, gpus_per_node, rec_c, **kw)
+        fd = make_d(draw, expert_rank, gpus_per_node, rec_d, **kw_d)
+        fc = make_c(draw, expert_rank, gpus_per_node, rec_c, **kw_c)
         out["d"].append(_align(fd, src, dst, ep))
         out["c"].append(_align(fc, back_src, back_dst, ep))
         out["dn"].append(fd.network_bytes)
         out["dl"].append(fd.logical_bytes)
+        out["dv"].append(fd.nvl_logical_bytes)
         out["cn"].append(fc.network_bytes)
         out["cl"].append(fc.logical_bytes)
+        out["cv"].append(fc.nvl_logical_bytes)
         pairs = np.bincount(expert_rank[draw.ravel()], minlength=ep)
         out["lf"].append(float(pairs.max() / max(pairs.mean(), 1e-300)))
     local = (src // gpus_per_node) == (dst // gpus_per_node)
     leg = local.astype(np.uint8)
-    dispatch = A2aPattern(src, dst, leg, np.stack(out["d"]), np.array(out["dn"]),
-                          np.array(out["dl"]))
-    combine = A2aPattern(back_src, back_dst, leg, np.stack(out["c"]), np.array(out["cn"]),
-                         np.array(out["cl"]))
+    sizes_d, sizes_c = np.stack(out["d"]), np.stack(out["c"])
+    if mode == "normal" and nvlink_efficiency < 1:
+        # the copies hold the NVLink 1/efficiency times as long as the bytes alone would
+        sizes_d[:, local] /= nvlink_efficiency
+        sizes_c[:, local] /= nvlink_efficiency
+    dispatch = A2aPattern(src, dst, leg, sizes_d, np.array(out["dn"]), np.array(out["dl"]),
+                          np.array(out["dv"]))
+    combine = A2aPattern(back_src, back_dst, leg, sizes_c, np.array(out["cn"]),
+                         np.array(out["cl"]), np.array(out["cv"]))
     source_node = np.repeat(np.arange(ep) // gpus_per_node, tokens)
     source_local = np.repeat(np.arange(ep) % gpus_per_node, tokens)
     first = draws[0].reshape(ep * tokens, -1)

@@ -132,7 +132,9 @@ class Comm:
     extra_latency_s : float
         Added after the last flow lands (a ring's per-step latency).
     logical_bytes : float
-        The bytes the kernel itself reports moving (DeepEP's bandwidth figures), if relevant.
+        The bytes the kernel itself reports moving (DeepEP's bottleneck figure), if relevant.
+    nvl_logical_bytes : float
+        The bytes of DeepEP's NVLink figure, if relevant.
     network_bytes : float
         The bytes it puts on the scale-out network (not NVLink), if relevant.
     forward : str, optional
@@ -147,6 +149,7 @@ class Comm:
     extra_latency_s: float = 0.0
     logical_bytes: float = 0.0
     network_bytes: float = 0.0
+    nvl_logical_bytes: float = 0.0
     forward: str | None = None
     tags: tuple[str, ...] | None = None
 

@@ -99,12 +99,14 @@ class _Builder:
         self.layers = stage_layers(self.model.layers, self.stages)
         b = spec.batch
         self.times = {dense: training_times(self.model, b.tokens, b.sequence, spec.compute,
-                                            dense) for dense in (True, False)}
+                                            dense, self.model.experts / lay.ep)
+                      for dense in (True, False)}
         g = fabric.gpus_per_node
         self.traffic: MoeTraffic | None = None
         if lay.ep > 1:
-            self.traffic = build_moe_traffic(self.model, spec.expert_load, lay.ep, g, b.tokens,
-                                             "normal", spec.seed)
+            self.traffic = build_moe_traffic(
+                self.model, spec.expert_load, lay.ep, g, b.tokens, "normal", spec.seed,
+                nvlink_efficiency=spec.expert_parallel.nvlink_efficiency)
         self.pp_bytes = b.tokens * self.model.hidden * self.model.activation_bytes
         self.lane_of: dict[tuple[int, int], int] = {}
         for pp in range(self.P):
@@ -145,6 +147,7 @@ class _Builder:
         sizes = pattern.sizes[sample]
         comm = Comm(kind, (src, dst, sizes), route_key=(lane, which),
                     logical_bytes=float(pattern.logical_bytes[sample]),
+                    nvl_logical_bytes=float(pattern.nvl_logical_bytes[sample]),
                     network_bytes=float(pattern.network_bytes[sample]))
         return self.prog.task(lane, Stream.COMM, kind, comm=comm, deps=deps, category=cat,
                               chunk=chunk, label=label)

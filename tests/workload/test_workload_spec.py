@@ -48,7 +48,8 @@ CASES = {
     "unknown_duration_component": "compute.durations.attn_backward: unknown component (known: "
     "attention0_forward, attention1_forward, attention_backward_input, "
     "attention_backward_weight, attention_forward, mlp_backward_input, mlp_backward_weight, "
-    "mlp_forward, optimizer, shared_forward)",
+    "mlp_forward, optimizer, shared_forward; or an operator and pass, such as "
+    "q_up_backward_input)",
     "inference_with_pp": "layout.pp: inference runs without pipeline parallelism, got 2",
     "bad_phase": "phase: must be one of 'prefill', 'decode' (did you mean 'decode'?), "
     "got 'decoding'",
