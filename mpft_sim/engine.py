@@ -38,8 +38,7 @@ from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.cost import bill_of_materials
 from mpft_sim.topology.fabric import Fabric, Tier
 from mpft_sim.workload.flows import FlowList, flow_program, read_flow_csv
-from mpft_sim.workload.program import Program
-from mpft_sim.workload.training import JobInfo
+from mpft_sim.workload.program import JobInfo, Program
 
 __all__ = ["MODELS", "Model", "make_network", "run_program", "simulate"]
 

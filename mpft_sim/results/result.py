@@ -29,7 +29,7 @@ from mpft_sim.units import format_time
 
 if TYPE_CHECKING:
     from mpft_sim.topology.fabric import Fabric
-    from mpft_sim.workload.training import JobInfo
+    from mpft_sim.workload.program import JobInfo
 
 __all__ = ["Result", "Run", "summarise"]
 

@@ -30,7 +30,7 @@ from mpft_sim.workload.deepep import per_gpu_bandwidth
 from mpft_sim.workload.program import MARKERS, WEIGHT_KINDS, Category, Program, Stream, TaskKind
 
 if TYPE_CHECKING:
-    from mpft_sim.workload.training import JobInfo
+    from mpft_sim.workload.program import JobInfo
 
 __all__ = ["A2A_KERNELS", "Timings", "alltoall_stats", "job_summary", "lane_breakdown",
            "union_length"]

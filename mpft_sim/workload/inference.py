@@ -20,6 +20,8 @@ prefill servers (disaggregation), which compete with the expert-parallel traffic
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -30,8 +32,7 @@ from mpft_sim.topology.fabric import Fabric
 from mpft_sim.workload.compute import LayerTimes, decode_times, prefill_times
 from mpft_sim.workload.layout import place_ranks
 from mpft_sim.workload.moe_traffic import A2aPattern, MoeTraffic, build_moe_traffic
-from mpft_sim.workload.program import Comm, ProgramBuilder, Stream
-from mpft_sim.workload.training import JobInfo
+from mpft_sim.workload.program import Category, Comm, JobInfo, ProgramBuilder, Stream, TaskKind
 
 __all__ = ["build_inference"]
 
@@ -71,6 +72,171 @@ def _decode_orders(layers: int, mbs: int) -> tuple[list[Op], list[Op]]:
     return [op for op in comp if op[2] < layers], []
 
 
+# A routing sample per (lane, layer, step, micro-batch): the four indices, written in a mixed
+# radix wider than each one can be (layers and steps are at most 1,024; 4,099 is a prime above
+# that so no two tuples share a key), hashed with the job's seed.
+_LAYER_RADIX, _STEP_RADIX, _MB_RADIX = 1024, 4099, 4
+# KV caches of consecutive requests go to GPUs this many apart (a prime, so the destinations
+# spread over the decode job's GPUs rather than filling one server first)
+_KV_STRIDE = 7919
+
+
+@dataclass
+class _Inference:
+    """What every step of an inference job shares, and how one step is added."""
+
+    spec: InferenceWorkloadSpec
+    prog: ProgramBuilder
+    name: str
+    lanes: list[int]
+    traffic: MoeTraffic | None
+    forward: str | None
+    times: dict[bool, LayerTimes]
+    comp_order: list[Op]
+    comm_order: list[Op]
+
+    @property
+    def decode(self) -> bool:
+        return self.spec.phase == "decode"
+
+    def moe(self, layer: int) -> bool:
+        """Whether a layer has routed experts (and so all-to-alls)."""
+        return layer >= self.spec.model.dense_layers and self.traffic is not None
+
+    def sample(self, lane: int, layer: int, step: int, mb: int) -> int:
+        """Which of the traffic's routing samples a micro-batch's layer uses."""
+        assert self.traffic is not None
+        key = ((lane * _LAYER_RADIX + layer) * _STEP_RADIX + step) * _MB_RADIX + mb
+        return int(hash_keys(np.array([key], dtype=np.int64), self.spec.seed)[0]
+                   % np.uint64(self.traffic.samples))
+
+    def step(self, lane: int, step: int) -> int:
+        """Add one step of a lane (its computes, its all-to-alls, each micro-batch's data
+        flow); return its first task."""
+        tasks = self._computes(lane, step)
+        tasks.update(self._alltoalls(lane, step))
+        self._data_flow(tasks)
+        return min(tasks.values())
+
+    def _computes(self, lane: int, step: int) -> dict[Op, int]:
+        model = self.spec.model
+        tasks: dict[Op, int] = {}
+        for op in self.comp_order:
+            what, mb, layer = op
+            lt = self.times[layer < model.dense_layers]
+            if what == "shared" and not self.moe(layer):
+                continue
+            skew = 1.0
+            if what == "mlp" and self.moe(layer):
+                assert self.traffic is not None
+                skew = float(self.traffic.load_factor[self.sample(lane, layer, step, mb)])
+            duration = {"attn": lt.attention_forward, "attn0": lt.attention0_forward,
+                        "attn1": lt.attention1_forward, "shared": lt.shared_forward,
+                        "mlp": lt.mlp_forward * skew}[what]
+            tasks[op] = self.prog.task(lane, Stream.COMPUTE, TaskKind(what), duration=duration,
+                                       category=Category.FORWARD, chunk=step,
+                                       label=f"L{layer}.mb{mb}")
+        return tasks
+
+    def _alltoalls(self, lane: int, step: int) -> dict[Op, int]:
+        gpus = self.prog.lanes[lane].gpus
+        comm_ops = self.comm_order or [(w, mb, layer) for kind, mb, layer in self.comp_order
+                                       if kind == "mlp" for w in ("dispatch", "combine")]
+        tasks: dict[Op, int] = {}
+        for what, mb, layer in comm_ops:
+            if not self.moe(layer):
+                continue
+            assert self.traffic is not None
+            pattern: A2aPattern = (self.traffic.dispatch if what == "dispatch"
+                                   else self.traffic.combine)
+            k = self.sample(lane, layer, step, mb)
+            comm = Comm(what, (gpus[pattern.src], gpus[pattern.dst], pattern.sizes[k]),
+                        route_key=(lane, what), forward=self.forward,
+                        logical_bytes=float(pattern.logical_bytes[k]),
+                        nvl_logical_bytes=float(pattern.nvl_logical_bytes[k]),
+                        network_bytes=float(pattern.network_bytes[k]))
+            # decode's low-latency transfers hold no stream: their hooks return at once
+            tasks[(what, mb, layer)] = self.prog.task(
+                lane, Stream.COMM, TaskKind(what), comm=comm, category=Category.FORWARD,
+                chunk=step, label=f"L{layer}.mb{mb}", ordered=not self.decode)
+        return tasks
+
+    def _data_flow(self, tasks: dict[Op, int]) -> None:
+        """Each micro-batch: ATTN -> DISPATCH -> MLP -> COMBINE -> the next layer, SHARED
+        after ATTN (ATTN-1 in decode) and before the next layer."""
+        for mb in range(self.spec.micro_batches):
+            prev: list[int] = []
+            for layer in range(self.spec.model.layers):
+                chain = ["attn0", "attn1"] if self.decode else ["attn"]
+                chain += ["dispatch", "mlp", "combine"] if self.moe(layer) else ["mlp"]
+                start = tasks[(chain[0], mb, layer)]
+                for p in prev:
+                    self.prog.edge(p, start)
+                before = start
+                for what in chain[1:]:
+                    t = tasks[(what, mb, layer)]
+                    self.prog.edge(before, t)
+                    before = t
+                prev = [before]
+                if self.moe(layer):
+                    shared = tasks[("shared", mb, layer)]
+                    self.prog.edge(tasks[("attn1" if self.decode else "attn", mb, layer)],
+                                   shared)
+                    prev.append(shared)
+
+
+def _kv_lane(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBuilder, name: str,
+             job_gpus: IntArray) -> int:
+    """The lane of the prefill servers sending KV caches to a decode job (-1 if none)."""
+    kv = spec.kv_transfer
+    if spec.phase != "decode" or kv is None:
+        return -1
+    g = fabric.gpus_per_node
+    first, last = kv.first_node * g, (kv.first_node + kv.nodes) * g
+    if first >= fabric.n_gpus:
+        raise SpecError(f"the fabric has {fabric.n_gpus // g} servers",
+                        ("kv_transfer", "first_node"), kv.first_node)
+    if last > fabric.n_gpus:
+        raise SpecError(f"the fabric has {fabric.n_gpus // g} servers: {kv.nodes} from "
+                        f"server {kv.first_node} on run past the last",
+                        ("kv_transfer", "nodes"), kv.nodes)
+    senders = np.arange(first, last)
+    if np.isin(senders, job_gpus).any():
+        raise SpecError("prefill servers overlap the decode job's servers",
+                        ("kv_transfer", "first_node"), kv.first_node)
+    return prog.lane(name, f"{name}:kv", senders)
+
+
+def _kv_caches(spec: InferenceWorkloadSpec, prog: ProgramBuilder, kv_lane: int,
+               job_gpus: IntArray, step: int, step_start: int) -> None:
+    """The KV caches arriving in a step: released as it begins, so that they compete with its
+    all-to-alls."""
+    kv = spec.kv_transfer
+    assert kv is not None
+    senders = prog.lanes[kv_lane].gpus
+    n = kv.requests_per_step
+    request = step * n + np.arange(n)
+    src = senders[request % len(senders)]
+    dst = job_gpus[request * _KV_STRIDE % len(job_gpus)]
+    size = np.full(n, kv.prompt_tokens * spec.model.kv_bytes_per_token)
+    comm = Comm(TaskKind.KV_CACHE, (src, dst, size))
+    prog.task(kv_lane, Stream.COMM, TaskKind.KV_CACHE, comm=comm, deps=[step_start],
+              category=Category.KV, chunk=-1, label=f"step{step}", ordered=False)
+
+
+def _forwarding(spec: InferenceWorkloadSpec, fabric: Fabric) -> str | None:
+    """Where low-latency kernels forward cross-plane messages (None: normal kernels)."""
+    if spec.expert_parallel.kernel != "low-latency":
+        return None
+    forward = {"bridged": "none", "source": "source",
+               "destination": "destination"}[spec.expert_parallel.cross_plane]
+    if forward == "none" and fabric.size.planes > 1 and fabric.spec.node.nic.ports == 1:
+        raise SpecError("bridged planes need a fabric whose planes are joined (a multi-rail"
+                        " or single-plane tree); this one has separate planes",
+                        ("expert_parallel", "cross_plane"), "bridged")
+    return forward
+
+
 def build_inference(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBuilder,
                     job: str | None = None) -> JobInfo:
     """Add ``spec.steps`` inference steps to a program.
@@ -91,134 +257,27 @@ def build_inference(spec: InferenceWorkloadSpec, fabric: Fabric, prog: ProgramBu
     if decode and spec.mtp_accepted:
         per_mb *= 2  # one draft token verified per request per step
     tokens = max(1, round(per_mb))
-    traffic: MoeTraffic | None = None
-    if lay.ep > 1:
-        traffic = build_moe_traffic(model, spec.expert_load, lay.ep, g, tokens, kernel,
-                                    spec.seed, spec.shared_as_routed,
-                                    spec.expert_parallel.nvlink_local,
-                                    nvlink_efficiency=spec.expert_parallel.nvlink_efficiency)
-    forward = None
-    if kernel == "low-latency":
-        forward = {"bridged": "none", "source": "source",
-                   "destination": "destination"}[spec.expert_parallel.cross_plane]
-        if forward == "none" and fabric.size.planes > 1 and fabric.spec.node.nic.ports == 1:
-            raise SpecError("bridged planes need a fabric whose planes are joined (a multi-rail"
-                            " or single-plane tree); this one has separate planes",
-                            ("expert_parallel", "cross_plane"), "bridged")
+    traffic = build_moe_traffic(
+        model, spec.expert_load, lay.ep, g, tokens, kernel, spec.seed, spec.shared_as_routed,
+        spec.expert_parallel.nvlink_local,
+        nvlink_efficiency=spec.expert_parallel.nvlink_efficiency) if lay.ep > 1 else None
+    forward = _forwarding(spec, fabric)
     slots = model.experts + spec.expert_load.redundant_experts + int(spec.shared_as_routed)
     experts_per_gpu = max(1.0, slots / lay.ep)
-    times: dict[bool, LayerTimes] = {}
-    for dense in (True, False):
-        if decode:
-            times[dense] = decode_times(model, tokens, spec.context, spec.compute,
-                                        experts_per_gpu, dense, requests=requests)
-        else:
-            times[dense] = prefill_times(model, tokens, spec.context, spec.compute, dense)
-    orders = _decode_orders if decode else _prefill_orders
-    comp_order, comm_order = orders(model.layers, mbs)
-    lanes = []
-    for e in range(layout.edp):
-        lanes.append(prog.lane(name, f"{name}:ep{e}", layout.ep_group(0, e), stage=0))
-    kv_lane = -1
-    if decode and spec.kv_transfer is not None:
-        kv = spec.kv_transfer
-        first, last = kv.first_node * g, (kv.first_node + kv.nodes) * g
-        if first >= fabric.n_gpus:
-            raise SpecError(f"the fabric has {fabric.n_gpus // g} servers",
-                            ("kv_transfer", "first_node"), kv.first_node)
-        if last > fabric.n_gpus:
-            raise SpecError(f"the fabric has {fabric.n_gpus // g} servers: {kv.nodes} from "
-                            f"server {kv.first_node} on run past the last",
-                            ("kv_transfer", "nodes"), kv.nodes)
-        senders = np.arange(first, last)
-        if np.isin(senders, layout.gpu).any():
-            raise SpecError("prefill servers overlap the decode job's servers",
-                            ("kv_transfer", "first_node"), kv.first_node)
-        kv_lane = prog.lane(name, f"{name}:kv", senders)
-
-    def sample(lane: int, layer: int, step: int, mb: int) -> int:
-        assert traffic is not None
-        key = np.array([((lane * 1024 + layer) * 4099 + step) * 4 + mb], dtype=np.int64)
-        return int(hash_keys(key, spec.seed)[0] % np.uint64(traffic.samples))
-
+    times = {dense: (decode_times(model, tokens, spec.context, spec.compute, experts_per_gpu,
+                                  dense, requests=requests) if decode
+                     else prefill_times(model, tokens, spec.context, spec.compute, dense))
+             for dense in (True, False)}
+    comp_order, comm_order = (_decode_orders if decode else _prefill_orders)(model.layers, mbs)
+    lanes = [prog.lane(name, f"{name}:ep{e}", layout.ep_group(0, e), stage=0)
+             for e in range(layout.edp)]
+    kv_lane = _kv_lane(spec, fabric, prog, name, layout.gpu)
+    builder = _Inference(spec, prog, name, lanes, traffic, forward, times, comp_order,
+                         comm_order)
     for step in range(spec.steps):
-        for lane in lanes:
-            gpus = prog.lanes[lane].gpus
-            tasks: dict[Op, int] = {}
-            first_task = -1
-            if lane == lanes[0]:
-                step_start = -1
-
-            def moe(layer: int) -> bool:
-                return layer >= model.dense_layers and traffic is not None
-
-            for op in comp_order:
-                what, mb, layer = op
-                lt = times[layer < model.dense_layers]
-                if what == "shared" and not moe(layer):
-                    continue
-                skew = 1.0
-                if what == "mlp" and moe(layer):
-                    assert traffic is not None
-                    skew = float(traffic.load_factor[sample(lane, layer, step, mb)])
-                duration = {"attn": lt.attention_forward, "attn0": lt.attention0_forward,
-                            "attn1": lt.attention1_forward, "shared": lt.shared_forward,
-                            "mlp": lt.mlp_forward * skew}[what]
-                t = prog.task(lane, Stream.COMPUTE, what, duration=duration,
-                              category="forward", chunk=step, label=f"L{layer}.mb{mb}")
-                tasks[op] = t
-                if first_task < 0:
-                    first_task = t
-                    if lane == lanes[0]:
-                        step_start = t
-            comm_ops = comm_order or [(w, mb, layer) for _, mb, layer in comp_order
-                                      if _ == "mlp" for w in ("dispatch", "combine")]
-            for what, mb, layer in comm_ops:
-                if not moe(layer):
-                    continue
-                assert traffic is not None
-                pattern: A2aPattern = traffic.dispatch if what == "dispatch" else traffic.combine
-                k = sample(lane, layer, step, mb)
-                src, dst = gpus[pattern.src], gpus[pattern.dst]
-                comm = Comm(what, (src, dst, pattern.sizes[k]),
-                            route_key=(lane, what), forward=forward,
-                            logical_bytes=float(pattern.logical_bytes[k]),
-                            nvl_logical_bytes=float(pattern.nvl_logical_bytes[k]),
-                            network_bytes=float(pattern.network_bytes[k]))
-                tasks[(what, mb, layer)] = prog.task(
-                    lane, Stream.COMM, what, comm=comm, category="forward", chunk=step,
-                    label=f"L{layer}.mb{mb}", ordered=not decode)
-            # data flow of each micro-batch
-            for mb in range(mbs):
-                prev: list[int] = []
-                for layer in range(model.layers):
-                    chain = (["attn0", "attn1"] if decode else ["attn"])
-                    chain += ["dispatch", "mlp", "combine"] if moe(layer) else ["mlp"]
-                    start = tasks[(chain[0], mb, layer)]
-                    for p in prev:
-                        prog.edge(p, start)
-                    before = start
-                    for what in chain[1:]:
-                        t = tasks[(what, mb, layer)]
-                        prog.edge(before, t)
-                        before = t
-                    prev = [before]
-                    if moe(layer):
-                        shared = tasks[("shared", mb, layer)]
-                        prog.edge(tasks[("attn1" if decode else "attn", mb, layer)], shared)
-                        prev.append(shared)
+        starts = [builder.step(lane, step) for lane in lanes]
         if kv_lane >= 0 and spec.kv_transfer is not None and spec.kv_transfer.requests_per_step:
-            kv = spec.kv_transfer
-            senders = prog.lanes[kv_lane].gpus
-            n = kv.requests_per_step
-            base = step * n
-            src = senders[(base + np.arange(n)) % len(senders)]
-            dst = layout.gpu[(base + np.arange(n)) * 7919 % len(layout.gpu)]
-            size = np.full(n, kv.prompt_tokens * model.kv_bytes_per_token)
-            comm = Comm("kv_cache", (src, dst, size))
-            # released as the step begins, so the caches compete with its all-to-alls
-            prog.task(kv_lane, Stream.COMM, "kv_cache", comm=comm, deps=[step_start],
-                      category="kv", chunk=-1, label=f"step{step}", ordered=False)
+            _kv_caches(spec, prog, kv_lane, layout.gpu, step, starts[0])
     out_tokens = layout.gpu.size * spec.tokens_per_gpu * (
         1 + spec.mtp_accepted if decode else 1)
     info: dict[str, object] = {

@@ -16,8 +16,16 @@ from mpft_sim.spec.workload import (
 from mpft_sim.topology.fabric import Fabric
 from mpft_sim.workload.collectives import alltoall_flows
 from mpft_sim.workload.inference import build_inference
-from mpft_sim.workload.program import Comm, Program, ProgramBuilder, Stream
-from mpft_sim.workload.training import JobInfo, build_training
+from mpft_sim.workload.program import (
+    Category,
+    Comm,
+    JobInfo,
+    Program,
+    ProgramBuilder,
+    Stream,
+    TaskKind,
+)
+from mpft_sim.workload.training import build_training
 
 __all__ = ["build_nccl_alltoall", "build_program"]
 
@@ -37,10 +45,11 @@ def build_nccl_alltoall(spec: NcclAllToAllSpec, fabric: Fabric, prog: ProgramBui
     lane = prog.lane(name, f"{name}:all", gpus)
     src, dst, size = alltoall_flows(gpus, spec.message_bytes)
     for i in range(spec.repeat):
-        comm = Comm("nccl_alltoall", (src, dst, size),
+        comm = Comm(TaskKind.NCCL_ALLTOALL, (src, dst, size),
                     route_key=(lane, "a2a"), forward="pxn" if spec.pxn else None,
                     network_bytes=float(size.sum()))
-        prog.task(lane, Stream.COMM, "nccl_alltoall", comm=comm, category="forward", chunk=i,
+        prog.task(lane, Stream.COMM, TaskKind.NCCL_ALLTOALL, comm=comm, category=Category.FORWARD,
+                  chunk=i,
                   label=f"a2a{i}")
     return JobInfo(name, "nccl-alltoall", [lane], [], spec.gpus,
                    info={"message_bytes": spec.message_bytes, "repeat": spec.repeat,

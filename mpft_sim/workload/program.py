@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["MARKERS", "WEIGHT_KINDS", "Category", "Comm", "Lane", "Program", "ProgramBuilder",
-           "Stream", "TaskKind"]
+__all__ = ["MARKERS", "WEIGHT_KINDS", "Category", "Comm", "JobInfo", "Lane", "Program",
+           "ProgramBuilder", "Stream", "TaskKind"]
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -181,6 +182,23 @@ class Program:
 
     def __len__(self) -> int:
         return len(self.lane)
+
+
+@dataclass
+class JobInfo:
+    """What a job's builder says of it: its lanes (pipeline ranks x EP groups, or EP
+    groups), the lanes of its step-end collectives, its GPUs, the tokens a step
+    processes, and what else the summary should show (``info``)."""
+
+    name: str
+    kind: str
+    lanes: list[int]
+    """The job's main lanes (pipeline ranks x EP groups, or EP groups)."""
+    step_lanes: list[int] = field(default_factory=list)
+    """Lanes of step-end collectives."""
+    gpus: int = 0
+    tokens_per_step: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -22,7 +22,7 @@ optimizer shard and all-gathers the parameters (ZeRO-1), experts over their expe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,27 +35,12 @@ from mpft_sim.workload.collectives import ring_flows, ring_steps
 from mpft_sim.workload.compute import LayerTimes, training_times
 from mpft_sim.workload.layout import RankLayout, place_ranks
 from mpft_sim.workload.moe_traffic import A2aPattern, MoeTraffic, build_moe_traffic
-from mpft_sim.workload.program import Comm, ProgramBuilder, Stream
+from mpft_sim.workload.program import Category, Comm, JobInfo, ProgramBuilder, Stream, TaskKind
 from mpft_sim.workload.schedules import Item, num_stages, pipeline_items, stage_of
 
-__all__ = ["JobInfo", "build_training", "stage_layers"]
+__all__ = ["build_training", "stage_layers"]
 
 IntArray = NDArray[np.int64]
-
-
-@dataclass
-class JobInfo:
-    """What a job builder tells the results about its job."""
-
-    name: str
-    kind: str
-    lanes: list[int]
-    """The job's main lanes (pipeline ranks x EP groups, or EP groups)."""
-    step_lanes: list[int] = field(default_factory=list)
-    """Lanes of step-end collectives."""
-    gpus: int = 0
-    tokens_per_step: float = 0.0
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 def stage_layers(layers: int, stages: int) -> list[list[int]]:
@@ -83,6 +68,29 @@ def _dense_params(model: ModelSpec, layers: list[int], stages: int, stage: int) 
 def _sample(seed: int, lane: int, layer: int, mb: int, count: int) -> int:
     key = np.array([((lane * 1024 + layer) * 1_000_003 + mb)], dtype=np.int64)
     return int(hash_keys(key, seed)[0] % np.uint64(count))
+
+
+@dataclass
+class _Chain:
+    """One direction (forward or backward) of a schedule item as it is built: its
+    micro-batch, where its tasks go, the task the next one follows, and its first task."""
+
+    mb: int
+    cat: Category
+    chunk: int
+    prev: list[int]
+    first: int = -1
+
+    def then(self, task: int) -> None:
+        """``task`` is the chain's newest: the next one waits for it."""
+        self.prev = [task]
+        if self.first < 0:
+            self.first = task
+
+    @property
+    def last(self) -> int:
+        """The chain's newest task (the item's gate if it has none; -1 if neither)."""
+        return self.prev[0] if self.prev else -1
 
 
 class _Builder:
@@ -131,13 +139,13 @@ class _Builder:
     def lt(self, layer: int) -> LayerTimes:
         return self.times[layer < self.model.dense_layers]
 
-    def compute(self, lane: int, kind: str, duration: float, deps: list[int], cat: str,
-                chunk: int, label: str) -> int:
+    def compute(self, lane: int, kind: TaskKind, duration: float, deps: list[int],
+                cat: Category, chunk: int, label: str) -> int:
         return self.prog.task(lane, Stream.COMPUTE, kind, duration=duration, deps=deps,
                               category=cat, chunk=chunk, label=label)
 
-    def a2a(self, lane: int, kind: str, pattern: A2aPattern, which: str, sample: int,
-            deps: list[int], cat: str, chunk: int, label: str) -> int:
+    def a2a(self, lane: int, kind: TaskKind, pattern: A2aPattern, which: str, sample: int,
+            deps: list[int], cat: Category, chunk: int, label: str) -> int:
         gpus = self.prog.lanes[lane].gpus
         ends = self._ends.get((lane, which))
         if ends is None:
@@ -158,7 +166,7 @@ class _Builder:
         src = self.prog.lanes[lane].gpus
         dst = self.prog.lanes[peer_lane].gpus
         size = np.full(len(src), float(self.pp_bytes))
-        kind = "pp_act" if msg.kind == "a" else "pp_grad"
+        kind = TaskKind.PP_ACT if msg.kind == "a" else TaskKind.PP_GRAD
         comm = Comm(kind, (src, dst, size), route_key=("pp", lane, peer_lane))
         task = self.prog.task(lane, Stream.PP, kind, comm=comm, deps=[after], category=cat,
                               chunk=chunk, label=f"{msg.kind}{msg.module}.{msg.mb}")
@@ -177,108 +185,123 @@ class _Builder:
         return self.layers[stage_of(self.spec.schedule, self.P, pp, module)]
 
     def item(self, lane: int, pp: int, item: Item, chunk: int) -> None:
-        cat = {"F": "forward", "W": "backward_weight", "FB": "overlapped"}.get(
-            item.kind, "backward_input" if item.zero_bubble else "backward")
+        """Add one schedule item of a lane: a forward, a backward, an overlapped pair of
+        both, or a deferred weight-gradient pass, layer by layer; then its pipeline sends."""
+        cat = {"F": Category.FORWARD, "W": Category.BACKWARD_WEIGHT,
+               "FB": Category.OVERLAPPED}.get(
+            item.kind, Category.BACKWARD_INPUT if item.zero_bubble else Category.BACKWARD)
         if item.kind == "W":
             work = self.deferred[lane].pop(0) if self.deferred[lane] else 0.0
-            self.compute(lane, "w", work, [], cat, chunk, "W")
+            self.compute(lane, TaskKind.W, work, [], cat, chunk, "W")
             return
-        f_layers = self.forward_layers(pp, item.f[0]) if item.f else []
-        b_layers = list(reversed(self.forward_layers(pp, item.b[0]))) if item.b else []
         whole = self.spec.pipeline_sync == "item"
         gate = -1
         if whole and item.recvs:
             # the item starts once the rank is free and all its inputs are in (a zero-length
             # marker in the compute stream waits for them)
-            gate = self.prog.task(lane, Stream.COMPUTE, "item_start", category=cat,
+            gate = self.prog.task(lane, Stream.COMPUTE, TaskKind.ITEM_START, category=cat,
                                   chunk=chunk, label=item.kind)
-        f_prev: list[int] = [gate] if gate >= 0 else []
-        b_prev: list[int] = [gate] if gate >= 0 else []
-        f_first = b_first = -1
-        f_last = b_last = -1
+        start = [gate] if gate >= 0 else []
+        fwd = _Chain(item.f[1] if item.f else -1, cat, chunk, list(start))
+        bwd = _Chain(item.b[1] if item.b else -1, cat, chunk, list(start))
+        f_layers = self.forward_layers(pp, item.f[0]) if item.f else []
+        b_layers = list(reversed(self.forward_layers(pp, item.b[0]))) if item.b else []
         deferred = 0.0
         for i in range(max(len(f_layers), len(b_layers))):
             lf = f_layers[i] if i < len(f_layers) else None
             lb = b_layers[i] if i < len(b_layers) else None
-            mb_f = item.f[1] if item.f else -1
-            mb_b = item.b[1] if item.b else -1
-            t_cb = t_af = t_df = t_mb = t_db = t_mf = t_cf = t_ab = -1
             # the stream order of an overlapped pair (§1.9): comm Combine(B), Dispatch(F),
             # Dispatch(B), Combine(F); compute ATTN(F), MLP(B), MLP(W), MLP(F), ATTN(B), ATTN(W)
             if lb is not None and self.is_moe(lb):
-                k = _sample(self.spec.seed, lane, lb, mb_b, self.pool.samples)
-                t_cb = self.a2a(lane, "combine_bwd", self.pool.dispatch,
-                                "dispatch", k, b_prev, cat, chunk, f"L{lb}.mb{mb_b}")
-                b_prev = [t_cb]
+                self._alltoall(lane, TaskKind.COMBINE_BWD, "dispatch", lb, bwd)
             if lf is not None:
-                t_af = self.compute(lane, "attn_f", self.lt(lf).attention_forward, f_prev, cat,
-                                    chunk, f"L{lf}.mb{mb_f}")
-                f_prev = [t_af]
-                if self.is_moe(lf):
-                    k = _sample(self.spec.seed, lane, lf, mb_f, self.pool.samples)
-                    t_df = self.a2a(lane, "dispatch", self.pool.dispatch, "dispatch",
-                                    k, f_prev, cat, chunk, f"L{lf}.mb{mb_f}")
-                    f_prev = [t_df]
+                self._attention_forward(lane, lf, fwd)
             if lb is not None:
-                skew = self._skew(lane, lb, mb_b)
-                lt = self.lt(lb)
-                t_mb = self.compute(lane, "mlp_b", lt.mlp_backward_input * skew, b_prev, cat,
-                                    chunk, f"L{lb}.mb{mb_b}")
-                b_prev = [t_mb]
-                if item.zero_bubble:
-                    deferred += lt.mlp_backward_weight * skew
-                else:
-                    self.compute(lane, "mlp_w", lt.mlp_backward_weight * skew, [], cat, chunk,
-                                 f"L{lb}.mb{mb_b}")
-                if self.is_moe(lb):
-                    k = _sample(self.spec.seed, lane, lb, mb_b, self.pool.samples)
-                    t_db = self.a2a(lane, "dispatch_bwd", self.traffic.combine, "combine",  # type: ignore[union-attr]
-                                    k, b_prev, cat, chunk, f"L{lb}.mb{mb_b}")
-                    b_prev = [t_db]
+                deferred += self._mlp_backward(lane, lb, bwd, item.zero_bubble)
             if lf is not None:
-                t_mf = self.compute(lane, "mlp_f", self.lt(lf).mlp_forward
-                                    * self._skew(lane, lf, mb_f), f_prev, cat, chunk,
-                                    f"L{lf}.mb{mb_f}")
-                f_prev = [t_mf]
-                if self.is_moe(lf):
-                    k = _sample(self.spec.seed, lane, lf, mb_f, self.pool.samples)
-                    t_cf = self.a2a(lane, "combine", self.pool.combine, "combine", k,
-                                    f_prev, cat, chunk, f"L{lf}.mb{mb_f}")
-                    f_prev = [t_cf]
+                self._mlp_forward(lane, lf, fwd)
             if lb is not None:
-                lt = self.lt(lb)
-                t_ab = self.compute(lane, "attn_b", lt.attention_backward_input, b_prev, cat,
-                                    chunk, f"L{lb}.mb{mb_b}")
-                b_prev = [t_ab]
-                if item.zero_bubble:
-                    deferred += lt.attention_backward_weight
-                else:
-                    self.compute(lane, "attn_w", lt.attention_backward_weight, [], cat, chunk,
-                                 f"L{lb}.mb{mb_b}")
-            if i == 0:
-                f_first = t_af
-                b_first = t_cb if t_cb >= 0 else t_mb
-            f_last = f_prev[0] if f_prev else -1
-            b_last = b_prev[0] if b_prev else -1
+                deferred += self._attention_backward(lane, lb, bwd, item.zero_bubble)
         if item.zero_bubble:
             self.deferred[lane].append(deferred)
+        self._connect(lane, pp, item, gate, fwd, bwd)
+
+    def _alltoall(self, lane: int, kind: TaskKind, which: str, layer: int,
+                  chain: _Chain) -> None:
+        """An all-to-all of a layer on a chain: the dispatch or combine pattern ``which``."""
+        k = _sample(self.spec.seed, lane, layer, chain.mb, self.pool.samples)
+        pattern = self.pool.dispatch if which == "dispatch" else self.pool.combine
+        chain.then(self.a2a(lane, kind, pattern, which, k, chain.prev, chain.cat, chain.chunk,
+                            f"L{layer}.mb{chain.mb}"))
+
+    def _attention_forward(self, lane: int, layer: int, chain: _Chain) -> None:
+        chain.then(self.compute(lane, TaskKind.ATTN_F, self.lt(layer).attention_forward,
+                                chain.prev, chain.cat, chain.chunk, f"L{layer}.mb{chain.mb}"))
+        if self.is_moe(layer):
+            self._alltoall(lane, TaskKind.DISPATCH, "dispatch", layer, chain)
+
+    def _mlp_forward(self, lane: int, layer: int, chain: _Chain) -> None:
+        chain.then(self.compute(lane, TaskKind.MLP_F, self.lt(layer).mlp_forward
+                                * self._skew(lane, layer, chain.mb), chain.prev, chain.cat,
+                                chain.chunk, f"L{layer}.mb{chain.mb}"))
+        if self.is_moe(layer):
+            self._alltoall(lane, TaskKind.COMBINE, "combine", layer, chain)
+
+    def _mlp_backward(self, lane: int, layer: int, chain: _Chain, zero_bubble: bool) -> float:
+        """The MLP's input gradient, its weight gradient (or, zero-bubble, the seconds it is
+        deferred by) and the backward dispatch; returns the seconds deferred."""
+        skew = self._skew(lane, layer, chain.mb)
+        lt = self.lt(layer)
+        label = f"L{layer}.mb{chain.mb}"
+        chain.then(self.compute(lane, TaskKind.MLP_B, lt.mlp_backward_input * skew,
+                                chain.prev, chain.cat, chain.chunk, label))
+        deferred = 0.0
+        if zero_bubble:
+            deferred = lt.mlp_backward_weight * skew
+        else:
+            self.compute(lane, TaskKind.MLP_W, lt.mlp_backward_weight * skew, [], chain.cat,
+                         chain.chunk, label)
+        if self.is_moe(layer):
+            self._alltoall(lane, TaskKind.DISPATCH_BWD, "combine", layer, chain)
+        return deferred
+
+    def _attention_backward(self, lane: int, layer: int, chain: _Chain,
+                            zero_bubble: bool) -> float:
+        """Attention's input gradient and its weight gradient (or the seconds deferred)."""
+        lt = self.lt(layer)
+        label = f"L{layer}.mb{chain.mb}"
+        chain.then(self.compute(lane, TaskKind.ATTN_B, lt.attention_backward_input,
+                                chain.prev, chain.cat, chain.chunk, label))
+        if zero_bubble:
+            return lt.attention_backward_weight
+        self.compute(lane, TaskKind.ATTN_W, lt.attention_backward_weight, [], chain.cat,
+                     chain.chunk, label)
+        return 0.0
+
+    def _connect(self, lane: int, pp: int, item: Item, gate: int, fwd: _Chain,
+                 bwd: _Chain) -> None:
+        """The item's pipeline messages: it waits for its inputs (at the gate, or at the first
+        task of each direction) and sends its outputs (after the whole item, or after each
+        direction's last task)."""
         if gate >= 0:
             self.wait_for(lane, pp, item, "a", gate)
             self.wait_for(lane, pp, item, "g", gate)
         else:
-            if f_first >= 0:
-                self.wait_for(lane, pp, item, "a", f_first)
-            if b_first >= 0:
-                self.wait_for(lane, pp, item, "g", b_first)
-        if whole and item.sends:
+            if fwd.first >= 0:
+                self.wait_for(lane, pp, item, "a", fwd.first)
+            if bwd.first >= 0:
+                self.wait_for(lane, pp, item, "g", bwd.first)
+        f_last, b_last = fwd.last, bwd.last
+        if self.spec.pipeline_sync == "item" and item.sends:
             # outputs leave when the whole item has ended
-            end = self.prog.task(lane, Stream.COMPUTE, "item_end",
+            end = self.prog.task(lane, Stream.COMPUTE, TaskKind.ITEM_END,
                                  deps=[t for t in (f_last, b_last, self.prog.last(
-                                     lane, Stream.COMPUTE)) if t >= 0], category=cat,
-                                 chunk=chunk, label=item.kind, ordered=False)
+                                     lane, Stream.COMPUTE)) if t >= 0], category=fwd.cat,
+                                 chunk=fwd.chunk, label=item.kind, ordered=False)
             f_last = b_last = end
         for msg in item.sends:
-            self.pp_send(lane, pp, msg, f_last if msg.kind == "a" else b_last, cat, chunk)
+            self.pp_send(lane, pp, msg, f_last if msg.kind == "a" else b_last, fwd.cat,
+                         fwd.chunk)
 
     def _skew(self, lane: int, layer: int, mb: int) -> float:
         if not self.is_moe(layer):
@@ -324,8 +347,8 @@ class _Builder:
             if update is None:  # Adam: read and write fp32 master, two moments, the grad
                 update = shard * 16 / (self.spec.compute.memory_bandwidth_Bps
                                        * self.spec.compute.efficiency)
-            upd = self.prog.task(dp_lane, Stream.COMPUTE, "optimizer", duration=update,
-                                 deps=[rs], category="optimizer")
+            upd = self.prog.task(dp_lane, Stream.COMPUTE, TaskKind.OPTIMIZER, duration=update,
+                                 deps=[rs], category=Category.OPTIMIZER)
             self._ring(dp_lane, gpus, members, dense, experts, opt.param_bytes, "allgather",
                        [upd], step_latency, g)
         return lanes_out
@@ -344,11 +367,11 @@ class _Builder:
         dst = np.concatenate([p[1] for p in parts])
         size = np.concatenate([p[2] for p in parts])
         steps = ring_steps(kind, len(gpus))  # type: ignore[arg-type]
-        comm = Comm("grad_rs" if kind == "reduce_scatter" else "param_ag",
+        comm = Comm(TaskKind.GRAD_RS if kind == "reduce_scatter" else TaskKind.PARAM_AG,
                     (src, dst, size), route_key=(dp_lane, kind),
                     extra_latency_s=steps * step_latency)
         return self.prog.task(dp_lane, Stream.COMM, comm.tag, comm=comm, deps=deps,
-                              category="optimizer")
+                              category=Category.OPTIMIZER)
 
 
 def build_training(spec: TrainingWorkloadSpec, fabric: Fabric, prog: ProgramBuilder,

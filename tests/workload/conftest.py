@@ -12,7 +12,7 @@ from mpft_sim.results.steps import Timings
 from mpft_sim.spec.run import RunOptions
 from mpft_sim.topology.fabric import Fabric
 from mpft_sim.workload.jobs import build_program
-from mpft_sim.workload.training import JobInfo
+from mpft_sim.workload.program import JobInfo
 
 
 def run_job(fabric: Fabric, workload: Any, **options: Any) -> tuple[Timings, list[JobInfo]]:

@@ -144,7 +144,8 @@ def test_uniform_roofline_seconds() -> None:
     efficiency, memory operators at bandwidth x efficiency."""
     ops = ops_by_name()
     peak = 1e15 * 0.5
-    fast_memory = dataclasses.replace(UNIFORM, memory_bandwidth_Bps=1e15)  # compute-bound (the ceiling)
+    # compute-bound: memory at its ceiling
+    fast_memory = dataclasses.replace(UNIFORM, memory_bandwidth_Bps=1e15)
     assert operator_seconds(fast_memory, ops["q_down"], "forward") == GEMM_FLOPS[
         "q_down"] / (2 * peak)
     assert operator_seconds(fast_memory, ops["gate"], "backward_weight") == GEMM_FLOPS[

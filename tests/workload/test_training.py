@@ -30,7 +30,7 @@ from mpft_sim.spec.workload import (
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric
 from mpft_sim.workload.bubbles import bubble_formula
-from mpft_sim.workload.training import JobInfo
+from mpft_sim.workload.program import JobInfo
 from tests.workload.conftest import run_job
 
 MS = 1e-3
