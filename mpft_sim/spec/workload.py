@@ -42,6 +42,7 @@ from mpft_sim.spec.limits import (
 from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml, source_field
 
 __all__ = [
+    "DURATION_COMPONENTS",
     "AttentionSpec",
     "BatchSpec",
     "ComputeSpec",
@@ -67,6 +68,11 @@ SCHEDULES: tuple[str, ...] = get_args(Schedule)
 Kernel = Literal["normal", "low-latency"]
 LlCrossPlane = Literal["bridged", "source", "destination"]
 LoadShape = Literal["uniform", "balanced", "zipf", "file"]
+# the components compute.durations may time (the JSON Schema lists them too)
+DURATION_COMPONENTS: tuple[str, ...] = (
+    "attention_forward", "attention_backward_input", "attention_backward_weight", "mlp_forward",
+    "mlp_backward_input", "mlp_backward_weight", "shared_forward", "optimizer",
+    "attention0_forward", "attention1_forward")
 
 
 @dataclass(frozen=True)
@@ -298,13 +304,10 @@ class ComputeSpec(Spec):
     def check(self) -> None:
         from mpft_sim.units import UnitError, parse_quantity
 
-        allowed = {"attention_forward", "attention_backward_input", "attention_backward_weight",
-                   "mlp_forward", "mlp_backward_input", "mlp_backward_weight",
-                   "shared_forward", "optimizer", "attention0_forward", "attention1_forward"}
         for key, value in self.durations.items():
-            if key not in allowed:
-                raise SpecError(f"unknown component (known: {', '.join(sorted(allowed))})",
-                                ("durations", key))
+            if key not in DURATION_COMPONENTS:
+                known = ", ".join(sorted(DURATION_COMPONENTS))
+                raise SpecError(f"unknown component (known: {known})", ("durations", key))
             try:
                 seconds = parse_quantity(value, "time")
             except UnitError as exc:
