@@ -329,6 +329,30 @@ def completion(shell: str) -> None:
     click.echo(cls(cli, {}, "mpft-sim", "_MPFT_SIM_COMPLETE").source())
 
 
+@cli.command()
+@click.argument("kind", required=False, type=click.Choice(["topology", "workload", "sweep"]))
+@click.option("--write", "out_dir", metavar="DIR", type=DIR,
+              help="Write topology.schema.json, workload.schema.json and sweep.schema.json "
+                   "into DIR instead of printing one.")
+def schema(kind: str | None, out_dir: str | None) -> None:
+    """Print the JSON Schema of a KIND of input file (topology, workload or sweep), made from
+    the specs, for editors that check and complete YAML.
+
+    \b
+    A YAML file names its schema in its first line:
+      # yaml-language-server: $schema=../schemas/topology.schema.json
+    The repository keeps all three in schemas/ (mpft-sim schema --write schemas).
+    """
+    from mpft_sim.spec.json_schema import schema_text, write_schemas
+
+    if (kind is None) == (out_dir is None):
+        raise click.UsageError("give a KIND to print, or --write DIR to write all three")
+    if out_dir is not None:
+        files = write_schemas(out_dir)
+        click.echo(f"wrote {', '.join(str(f) for f in files)}", err=True)
+        return
+    click.echo(schema_text(kind), nl=False)  # type: ignore[arg-type]
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
 

@@ -18,8 +18,10 @@ from typing import Any, Literal, get_args
 __all__ = [
     "UnitKind",
     "bytes_unit",
+    "example_quantity",
     "format_bandwidth",
     "format_bytes",
+    "format_quantity",
     "format_rate",
     "format_ratio",
     "format_time",
@@ -27,6 +29,7 @@ __all__ = [
     "format_value",
     "parse_quantity",
     "time_unit",
+    "unit_suffixes",
     "usd_unit",
 ]
 
@@ -101,6 +104,51 @@ def parse_quantity(text: object, kind: UnitKind) -> float:
     if not math.isfinite(value):  # "1e400s": float() overflows to infinity
         raise UnitError("must be a finite number")
     return value
+
+
+def unit_suffixes(kind: UnitKind) -> tuple[str, ...]:
+    """Every unit :func:`parse_quantity` accepts for ``kind``: ``"Gb/s"``, ``"GiB/s"``, ``"us"``."""
+    return tuple(_UNITS[kind])
+
+
+def example_quantity(kind: UnitKind) -> str:
+    """A quantity of ``kind`` as an input file writes it, for help texts: ``"400Gb/s"``."""
+    return _EXAMPLES[kind]
+
+
+# the units format_quantity writes: bytes (not bits) and ASCII "us", as the shipped files do
+_CANONICAL = {"bandwidth": "B/s", "time": "s", "size": "B", "flops": "FLOP/s"}
+
+
+def format_quantity(value: float, kind: UnitKind) -> str:
+    """A quantity in SI units as input files write it, read back exactly by
+    :func:`parse_quantity`: the shortest form, such as ``"50GB/s"``, ``"3.33us"``, ``"1TiB"``.
+
+    Parameters
+    ----------
+    value : float
+        Bytes per second, seconds, bytes or FLOP/s.
+    kind : {"bandwidth", "time", "size", "flops"}
+
+    Returns
+    -------
+    str
+        ``"0"`` for zero (zero needs no unit).
+    """
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    suffix = _CANONICAL[kind]
+    forms = []  # (length, -factor, text): the shortest, and of equals the larger unit
+    for unit, factor in _UNITS[kind].items():
+        if not (unit.endswith(suffix) and unit.isascii()) or abs(value) < factor:
+            continue
+        text = f"{sign}{abs(value) / factor:.12g}{unit}"
+        if math.isclose(parse_quantity(text, kind), value, rel_tol=1e-12):
+            forms.append((len(text), -factor, text))
+    if not forms:  # below every unit: a fraction of the base unit
+        return f"{value:.12g}{suffix}"
+    return min(forms)[2]
 
 
 def _sig(value: float, digits: int) -> str:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mpft_sim.units import UnitError, format_bandwidth, format_time, parse_quantity
+from mpft_sim.units import (
+    UnitError,
+    format_bandwidth,
+    format_quantity,
+    format_time,
+    parse_quantity,
+    unit_suffixes,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +64,25 @@ def test_format() -> None:
     assert format_bandwidth(50e9) == "50 GB/s"
     assert format_time(3.7e-6) == "3.7 µs"
     assert format_time(0) == "0 s"
+
+
+@pytest.mark.parametrize(("value", "kind", "text"), [
+    (200e9, "bandwidth", "200GB/s"), (3.35e12, "bandwidth", "3.35TB/s"),
+    (1e15, "bandwidth", "1PB/s"),
+    (3.33e-6, "time", "3.33us"), (430e-9, "time", "430ns"), (86_400.0, "time", "86400s"),
+    (2.0**40, "size", "1TiB"), (70_272.0, "size", "70272B"), (989e12, "flops", "989TFLOP/s"),
+    (0.0, "time", "0"), (-5e9, "bandwidth", "-5GB/s"), (0.5, "size", "0.5B"),
+])
+def test_format_quantity_is_the_shortest_exact_form(value: float, kind: str, text: str) -> None:
+    """format_quantity writes a quantity as an input file would, and parses back to it."""
+    assert format_quantity(value, kind) == text  # type: ignore[arg-type]
+    assert parse_quantity(text, kind) == pytest.approx(value, rel=1e-12)  # type: ignore[arg-type]
+
+
+def test_unit_suffixes_are_what_the_parser_reads() -> None:
+    """Every unit listed parses; the list has each spelling (bits, bytes, binary, micro)."""
+    assert {"Gb/s", "GB/s", "Gbps", "GiB/s"} <= set(unit_suffixes("bandwidth"))
+    assert {"us", "µs", "ms", "s"} <= set(unit_suffixes("time"))
+    for kind in ("bandwidth", "time", "size", "flops"):
+        for unit in unit_suffixes(kind):  # type: ignore[arg-type]
+            assert parse_quantity(f"1{unit}", kind) > 0  # type: ignore[arg-type]

@@ -42,6 +42,9 @@ from mpft_sim.spec.limits import (
 from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml, source_field
 
 __all__ = [
+    "DURATION_COMPONENTS",
+    "OPERATORS",
+    "PASSES",
     "AttentionSpec",
     "BatchSpec",
     "ComputeSpec",
@@ -67,6 +70,21 @@ SCHEDULES: tuple[str, ...] = get_args(Schedule)
 Kernel = Literal["normal", "low-latency"]
 LlCrossPlane = Literal["bridged", "source", "destination"]
 LoadShape = Literal["uniform", "balanced", "zipf", "file"]
+# The operators of a layer the compute model times, in execution order (the dense layers' MLP
+# replaces the routed and shared experts and has no gate), and their passes: the names
+# compute.efficiencies and compute.durations accept (mpft_sim.workload.compute models them).
+Pass = Literal["forward", "backward_input", "backward_weight"]
+PASSES: tuple[Pass, ...] = ("forward", "backward_input", "backward_weight")
+OPERATORS: tuple[str, ...] = (
+    "attn_norm", "q_down", "kv_down", "q_norm", "kv_norm", "q_up", "kv_up", "attn_core",
+    "o_proj", "mlp_norm", "gate", "routed_up", "swiglu", "routed_down", "shared_up",
+    "shared_swiglu", "shared_down", "dense_up", "dense_swiglu", "dense_down")
+# the components compute.durations may time besides each operator and pass (the JSON Schema
+# lists them too)
+DURATION_COMPONENTS: tuple[str, ...] = (
+    "attention_forward", "attention_backward_input", "attention_backward_weight", "mlp_forward",
+    "mlp_backward_input", "mlp_backward_weight", "shared_forward", "optimizer",
+    "attention0_forward", "attention1_forward")
 
 
 @dataclass(frozen=True)
@@ -279,11 +297,6 @@ def _check_weights(load: ExpertLoadSpec, model: ModelSpec) -> None:
                         ("expert_load", "weights"), len(load.weights))
 
 
-_COMPONENTS = ("attention_forward", "attention_backward_input", "attention_backward_weight",
-               "mlp_forward", "mlp_backward_input", "mlp_backward_weight", "shared_forward",
-               "optimizer", "attention0_forward", "attention1_forward")
-
-
 @dataclass(frozen=True)
 class ComputeSpec(Spec):
     """How long compute takes: per operator from FLOPs and bytes, or given durations."""
@@ -320,14 +333,13 @@ class ComputeSpec(Spec):
 
     def check(self) -> None:
         from mpft_sim.units import UnitError, parse_quantity
-        from mpft_sim.workload.compute import OPERATORS, PASSES
 
         operators = {f"{op}_{p}" for op in OPERATORS for p in PASSES}
         for key, value in self.durations.items():
-            if key not in _COMPONENTS and key not in operators:
-                raise SpecError(f"unknown component (known: {', '.join(sorted(_COMPONENTS))}; "
-                                "or an operator and pass, such as q_up_backward_input)",
-                                ("durations", key))
+            if key not in DURATION_COMPONENTS and key not in operators:
+                known = ", ".join(sorted(DURATION_COMPONENTS))
+                raise SpecError(f"unknown component (known: {known}; or an operator and pass, "
+                                "such as q_up_backward_input)", ("durations", key))
             try:
                 seconds = parse_quantity(value, "time")
             except UnitError as exc:

@@ -36,7 +36,7 @@ from mpft_sim.spec.limits import MAX_POINTS, MAX_SEED, MAX_TOLERANCE
 from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml
 from mpft_sim.sweep.params import PARAMS, SIZE_PARAMS, check_dotted, check_value
 
-__all__ = ["Point", "SweepSpec", "format_value", "load_sweep"]
+__all__ = ["Point", "SweepFileSpec", "SweepSpec", "format_value", "load_sweep"]
 
 Key = tuple[str | int, ...]
 
@@ -61,7 +61,7 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _SweepFile(Spec):
+class SweepFileSpec(Spec):
     """The keys of a sweep YAML file (their values are checked by :class:`SweepSpec`)."""
 
     name: str = option(check=check_name, doc="short name used in reports")
@@ -386,7 +386,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
         ``grid.nodes[2]`` and the bad value; unknown keys and parameters get a did-you-mean.
     """
     name = str(path)
-    raw = load_spec(_SweepFile, read_yaml(path), file=name)
+    raw = load_spec(SweepFileSpec, read_yaml(path), file=name)
     values = {f.name: getattr(raw, f.name) for f in dataclasses.fields(raw)}
     return SweepSpec(**values, base_dir=str(Path(path).parent), file=name)
 

@@ -31,11 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mpft_sim.spec.workload import ComputeSpec, ModelSpec
+from mpft_sim.spec.workload import PASSES, ComputeSpec, ModelSpec, Pass
 
 __all__ = [
-    "OPERATORS",
-    "PASSES",
     "PROFILE_EFFICIENCY",
     "PROFILE_SCALE",
     "LayerTimes",
@@ -48,17 +46,8 @@ __all__ = [
     "training_times",
 ]
 
-Pass = Literal["forward", "backward_input", "backward_weight"]
-PASSES: tuple[Pass, ...] = ("forward", "backward_input", "backward_weight")
 Component = Literal["attention", "mlp", "shared"]
 Kind = Literal["gemm", "attention", "memory"]
-
-# Every operator of a layer, in execution order (the dense layers' MLP replaces the routed
-# and shared experts and has no gate).
-OPERATORS: tuple[str, ...] = (
-    "attn_norm", "q_down", "kv_down", "q_norm", "kv_norm", "q_up", "kv_up", "attn_core",
-    "o_proj", "mlp_norm", "gate", "routed_up", "swiglu", "routed_down", "shared_up",
-    "shared_swiglu", "shared_down", "dense_up", "dense_swiglu", "dense_down")
 
 # Fraction of peak per (forward, backward-input, backward-weight) pass of DeepSeek's V3
 # training kernels on H800 (profile-data train.json: one F&B chunk pair of 4 MoE layers,

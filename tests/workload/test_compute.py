@@ -9,10 +9,8 @@ import pytest
 
 from mpft_sim.errors import SpecError
 from mpft_sim.spec.schema import load_spec
-from mpft_sim.spec.workload import AttentionSpec, ComputeSpec, ModelSpec
+from mpft_sim.spec.workload import OPERATORS, PASSES, AttentionSpec, ComputeSpec, ModelSpec
 from mpft_sim.workload.compute import (
-    OPERATORS,
-    PASSES,
     PROFILE_EFFICIENCY,
     PROFILE_SCALE,
     Operator,
