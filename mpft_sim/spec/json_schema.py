@@ -34,16 +34,10 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from mpft_sim.spec.limits import MAX_DURATION, MAX_NAME, Limit
+from mpft_sim.spec.model import DURATION_COMPONENTS, OPERATORS, PASSES, ComputeSpec
 from mpft_sim.spec.schema import Spec, check_name, yaml_fields
 from mpft_sim.spec.topology import TopologySpec, parse_ratio
-from mpft_sim.spec.workload import (
-    DURATION_COMPONENTS,
-    OPERATORS,
-    PASSES,
-    ComputeSpec,
-    JobsWorkloadSpec,
-    WorkloadSpec,
-)
+from mpft_sim.spec.workload import JobsWorkloadSpec, WorkloadSpec
 from mpft_sim.units import (
     UnitKind,
     example_quantity,

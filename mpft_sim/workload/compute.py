@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mpft_sim.spec.workload import PASSES, ComputeSpec, ModelSpec, Pass
+from mpft_sim.spec.model import PASSES, ComputeSpec, ModelSpec, Pass
 
 __all__ = [
     "PROFILE_EFFICIENCY",

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from mpft_sim.spec.workload import ExpertLoadSpec, ModelSpec
+from mpft_sim.spec.model import ExpertLoadSpec, ModelSpec
 from mpft_sim.workload import deepep
 from mpft_sim.workload.gating import (
     GateConfig,
@@ -171,7 +171,7 @@ def _draw(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_node: int, t
     mode: Literal["normal", "low-latency"] = (
         "low-latency" if kernel == "low-latency" else "normal")
     if load_weights is None and load.distribution == "file":
-        from mpft_sim.spec.workload import read_expert_loads
+        from mpft_sim.spec.model import read_expert_loads
 
         weights = load.weights or (read_expert_loads(load.file, model.experts)
                                    if load.file else ())

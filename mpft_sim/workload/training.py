@@ -29,7 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.paths import hash_keys
-from mpft_sim.spec.workload import ModelSpec, TrainingWorkloadSpec
+from mpft_sim.spec.model import ModelSpec
+from mpft_sim.spec.workload import TrainingWorkloadSpec
 from mpft_sim.topology.fabric import Fabric
 from mpft_sim.workload.collectives import ring_flows, ring_steps
 from mpft_sim.workload.compute import LayerTimes, training_times

@@ -15,6 +15,7 @@ import yaml
 
 from mpft_sim.errors import SpecError, format_key, short_repr
 from mpft_sim.spec import PriceBook, load_input
+from mpft_sim.spec.model import ExpertLoadSpec
 from mpft_sim.spec.schema import Spec, load_spec, yaml_fields
 from mpft_sim.spec.topology import (
     FabricSpec,
@@ -25,7 +26,6 @@ from mpft_sim.spec.topology import (
     TopologySpec,
 )
 from mpft_sim.spec.workload import (
-    ExpertLoadSpec,
     InferenceWorkloadSpec,
     JobsWorkloadSpec,
     NcclAllToAllSpec,

@@ -11,14 +11,13 @@ import pytest
 
 from mpft_sim.engine import simulate
 from mpft_sim.errors import SpecError
+from mpft_sim.spec.model import ExpertLoadSpec, ModelSpec
 from mpft_sim.spec.topology import FabricSpec, SwitchSpec, TopologySpec
 from mpft_sim.spec.workload import (
     BatchSpec,
-    ExpertLoadSpec,
     InferenceWorkloadSpec,
     JobsWorkloadSpec,
     LayoutSpec,
-    ModelSpec,
     NcclAllToAllSpec,
     TrainingWorkloadSpec,
 )

@@ -10,6 +10,7 @@ import pytest
 from mpft_sim.engine import simulate
 from mpft_sim.results import Result
 from mpft_sim.results.steps import Timings, lane_breakdown
+from mpft_sim.spec.model import ComputeSpec, ExpertLoadSpec, ModelSpec, OptimizerSpec
 from mpft_sim.spec.topology import (
     FabricSpec,
     LatencySpec,
@@ -18,15 +19,7 @@ from mpft_sim.spec.topology import (
     SwitchSpec,
     TopologySpec,
 )
-from mpft_sim.spec.workload import (
-    BatchSpec,
-    ComputeSpec,
-    ExpertLoadSpec,
-    LayoutSpec,
-    ModelSpec,
-    OptimizerSpec,
-    TrainingWorkloadSpec,
-)
+from mpft_sim.spec.workload import BatchSpec, LayoutSpec, TrainingWorkloadSpec
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric
 from mpft_sim.workload.bubbles import bubble_formula
