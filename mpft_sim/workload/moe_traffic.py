@@ -25,14 +25,8 @@ from numpy.typing import NDArray
 
 from mpft_sim.spec.model import ExpertLoadSpec, ModelSpec
 from mpft_sim.workload import deepep
-from mpft_sim.workload.gating import (
-    GateConfig,
-    default_placement,
-    eplb_placement,
-    fanout_stats,
-    replica_slots,
-    route_group,
-)
+from mpft_sim.workload.gating import GateConfig, fanout_stats, route_group
+from mpft_sim.workload.placement import default_placement, eplb_placement, replica_slots
 
 __all__ = ["A2aPattern", "MoeTraffic", "build_moe_traffic"]
 

@@ -17,7 +17,8 @@ from mpft_sim.workload.deepep import (
     normal_dispatch,
     record_bytes,
 )
-from mpft_sim.workload.gating import GateConfig, default_placement, route_group
+from mpft_sim.workload.gating import GateConfig, route_group
+from mpft_sim.workload.placement import default_placement
 
 # traffic-mechanics §2.3, §2.4, §6.3 (H = 7168, K = 8)
 V3_HIDDEN, V3_TOP_K = 7168, 8
