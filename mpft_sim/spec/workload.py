@@ -143,8 +143,6 @@ class TrainingWorkloadSpec(Spec):
     source: str | None = source_field()
 
     def check(self) -> None:
-        from mpft_sim.workload.schedules import num_stages
-
         lay, m = self.layout, self.model
         if m.experts % lay.ep:
             raise SpecError(f"must divide the {m.experts} routed experts", ("layout", "ep"),
@@ -152,7 +150,7 @@ class TrainingWorkloadSpec(Spec):
         if self.schedule == "dualpipe" and lay.pp % 2:
             raise SpecError("dualpipe needs an even number of pipeline ranks", ("layout", "pp"),
                             lay.pp)
-        stages = num_stages(self.schedule, lay.pp)
+        stages = 2 * lay.pp if self.schedule == "dualpipev" else lay.pp  # DualPipeV: a V
         if m.layers < stages:
             raise SpecError(f"fewer layers than the {stages} pipeline stages",
                             ("model", "layers"), m.layers)

@@ -8,7 +8,8 @@ checked against the closed forms without SimPy or a network.
 
 from __future__ import annotations
 
-from mpft_sim.workload.schedules import Item, Schedule, num_stages, pipeline_items
+from mpft_sim.workload.pipelines import Item
+from mpft_sim.workload.schedules import Schedule, num_stages, pipeline_items
 
 __all__ = ["bubble_formula", "replay_idle"]
 

@@ -36,8 +36,9 @@ from mpft_sim.workload.collectives import ring_flows, ring_steps
 from mpft_sim.workload.compute import LayerTimes, training_times
 from mpft_sim.workload.layout import RankLayout, place_ranks
 from mpft_sim.workload.moe_traffic import A2aPattern, MoeTraffic, build_moe_traffic
+from mpft_sim.workload.pipelines import Item
 from mpft_sim.workload.program import Category, Comm, JobInfo, ProgramBuilder, Stream, TaskKind
-from mpft_sim.workload.schedules import Item, num_stages, pipeline_items, stage_of
+from mpft_sim.workload.schedules import num_stages, pipeline_items, stage_of
 
 __all__ = ["build_training", "stage_layers"]
 

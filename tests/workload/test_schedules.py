@@ -8,10 +8,9 @@ from collections import Counter, defaultdict
 import pytest
 
 from mpft_sim.workload.bubbles import bubble_formula, replay_idle
+from mpft_sim.workload.pipelines import Item, Message
 from mpft_sim.workload.schedules import (
     SCHEDULES,
-    Item,
-    Message,
     Schedule,
     listing,
     num_stages,
