@@ -21,6 +21,7 @@ __all__ = [
     "example_quantity",
     "format_bandwidth",
     "format_bytes",
+    "format_parameter",
     "format_quantity",
     "format_rate",
     "format_ratio",
@@ -345,4 +346,18 @@ def format_value(value: Any, key: str = "") -> str:
         return ", ".join(f"{k}={format_value(v, str(k))}" for k, v in value.items()) or "-"
     if isinstance(value, list | tuple):
         return ", ".join(format_value(v) for v in value) or "-"
+    return str(value)
+
+
+def format_parameter(value: Any) -> str:
+    """A parameter value as text for labels and CSV cells: ``4``, ``spray``,
+    ``plane=3;plane=5`` (a list), ``none`` (an empty list)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(format_parameter(v) for v in value) if value else "none"
+    if isinstance(value, dict):
+        return ";".join(f"{k}={format_parameter(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return repr(value)
     return str(value)

@@ -27,7 +27,8 @@ from mpft_sim.spec.run import RunOptions
 from mpft_sim.spec.topology import FailureSpec
 from mpft_sim.sweep.executors import check_executor, run_points
 from mpft_sim.sweep.point import PointOutcome, PointTask, columns, make_tasks
-from mpft_sim.sweep.spec import Point, SweepSpec, format_value, load_sweep
+from mpft_sim.sweep.spec import Point, SweepSpec, load_sweep
+from mpft_sim.units import format_parameter
 
 __all__ = ["LOG_NAME", "Progress", "SweepResult", "sweep", "write_csv"]
 
@@ -188,7 +189,7 @@ def sweep(spec_or_path: SweepSpec | str | Path, out_dir: str | Path, jobs: int |
 
 
 def _plots(spec: SweepSpec, rows: list[dict[str, Any]], folder: Path) -> None:
-    from mpft_sim.report.sweep_plots import plot_frontier, plot_scaling
+    from mpft_sim.sweep.plots import plot_frontier, plot_scaling
 
     plot_frontier(rows, folder / "frontier.png", name=spec.name)
     plot_scaling(rows, folder / "scaling.png", name=spec.name)
@@ -245,9 +246,9 @@ def _read_log(log: Path, points: list[Point], settings: dict[str, Any]) -> dict[
 
 
 def _describe(line: dict[str, Any]) -> str:
-    params = ", ".join(f"{k}={format_value(v)}" for k, v in line.get("params", {}).items())
+    params = ", ".join(f"{k}={format_parameter(v)}" for k, v in line.get("params", {}).items())
     settings = line.get("settings") or {}
-    run = ", ".join(f"{k}={format_value(v)}" for k, v in settings.items()
+    run = ", ".join(f"{k}={format_parameter(v)}" for k, v in settings.items()
                     if k in ("model", "seed", "tolerance"))
     return f"({params or 'no parameters'}; {run})"
 
@@ -264,7 +265,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return repr(value)
-    return format_value(value)
+    return format_parameter(value)
 
 
 def write_csv(path: str | Path, cols: list[str], rows: list[dict[str, Any]]) -> None:

@@ -35,8 +35,9 @@ from mpft_sim.errors import SpecError
 from mpft_sim.spec.limits import MAX_POINTS, MAX_SEED, MAX_TOLERANCE
 from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml
 from mpft_sim.sweep.params import PARAMS, SIZE_PARAMS, check_dotted, check_value
+from mpft_sim.units import format_parameter
 
-__all__ = ["Point", "SweepFileSpec", "SweepSpec", "format_value", "load_sweep"]
+__all__ = ["Point", "SweepFileSpec", "SweepSpec", "load_sweep"]
 
 Key = tuple[str | int, ...]
 
@@ -79,20 +80,6 @@ class SweepFileSpec(Spec):
                                  doc="parameter: [values], varied together")
 
 
-def format_value(value: Any) -> str:
-    """A parameter value as text for labels and CSV cells: ``4``, ``spray``,
-    ``plane=3;plane=5`` (a list), ``none`` (an empty list)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ";".join(format_value(v) for v in value) if value else "none"
-    if isinstance(value, dict):
-        return ";".join(f"{k}={format_value(v)}" for k, v in value.items())
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
 @dataclass(frozen=True)
 class Point:
     """One point of a sweep: its index in the expansion order and its parameter values."""
@@ -103,7 +90,7 @@ class Point:
     @property
     def label(self) -> str:
         """``planes=4, nodes=256``: the values in grid order."""
-        return ", ".join(f"{k}={format_value(v)}" for k, v in self.params.items()) or "(base)"
+        return ", ".join(f"{k}={format_parameter(v)}" for k, v in self.params.items()) or "(base)"
 
 
 @dataclass(frozen=True)
@@ -212,7 +199,7 @@ class SweepSpec(Spec):
         parts = [topology_name]
         shown = [k for k in point.params if k not in SIZE_PARAMS and k != "topology"]
         short = _short_names(shown)
-        parts += [f"{short[k]}={format_value(point.params[k])}" for k in shown]
+        parts += [f"{short[k]}={format_parameter(point.params[k])}" for k in shown]
         return ", ".join(parts)
 
     def settings(self) -> dict[str, Any]:

@@ -16,28 +16,28 @@ from pathlib import Path
 from typing import Any
 
 from mpft_sim.report.style import new_figure, no_data, save_figure
-from mpft_sim.units import time_unit, usd_unit
+from mpft_sim.results.metrics import METRICS
+from mpft_sim.sweep.params import SIZE_PARAMS
+from mpft_sim.units import format_parameter, time_unit, usd_unit
 
 __all__ = ["pareto_front", "plot_frontier", "plot_scaling", "time_metric"]
 
 Row = dict[str, Any]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
-_META = {"point", "design", "gpus", "job_gpus", "step_time_s", "makespan_s", "tpot_s",
-         "tokens_per_s", "dispatch_s", "combine_s", "fct_p99_s", "exposed_comm_s", "cost_usd",
-         "cost_per_gpu_usd", "perf_per_musd", "error"}
+# the columns of a row that are not the point's parameters
+_META = {"point", "design", *METRICS, "error"}
+_NAMES = {"tpot_s": "TPOT", "step_time_s": "step time", "makespan_s": "makespan"}
 _FLAT = 0.02  # relative change under which a line counts as flat in a title
 
 
 def time_metric(rows: Sequence[Row]) -> tuple[str, str]:
-    """The time figure the plots show, and its name: TPOT if every point that ran has one
-    (decode), else the step time (programs), else the makespan (flow lists)."""
-    ok = [r for r in rows if not r.get("error")]
-    if ok and all(r.get("tpot_s") is not None for r in ok):
-        return "tpot_s", "TPOT"
-    if ok and all(r.get("step_time_s") is not None for r in ok):
-        return "step_time_s", "step time"
-    return "makespan_s", "makespan"
+    """The time figure the plots show, and its name: the one every point's metrics row chose
+    for its workload (TPOT for decode, the step time for programs, the makespan for flow
+    lists; see :class:`~mpft_sim.results.Metrics`), or the makespan if the points disagree."""
+    chosen = {r.get("metric") for r in rows if not r.get("error")}
+    key = chosen.pop() if len(chosen) == 1 else "makespan_s"
+    return str(key), _NAMES.get(str(key), str(key))
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -59,17 +59,12 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def _params(row: Row) -> list[str]:
-    return [k for k in row if k not in _META and not k.endswith(("_util_endpoint",
-                                                                 "_util_leaf-spine",
-                                                                 "_util_spine-core"))]
+    return [k for k in row if k not in _META]
 
 
 def _label(row: Row) -> str:
     """The design and the cluster size of a point: ``mpft-16k, planes=4, nodes=256``."""
-    from mpft_sim.sweep.params import SIZE_PARAMS
-    from mpft_sim.sweep.spec import format_value
-
-    sizes = [f"{k.rsplit('.', 1)[-1]}={format_value(row[k])}" for k in _params(row)
+    sizes = [f"{k.rsplit('.', 1)[-1]}={format_parameter(row[k])}" for k in _params(row)
              if k in SIZE_PARAMS]
     return ", ".join([str(row["design"]), *sizes])
 
