@@ -17,7 +17,7 @@ import click
 from mpft_sim.errors import MpftError
 from mpft_sim.spec.run import MODELS
 from mpft_sim.spec.topology import CROSS_PLANE_POLICIES, ROUTING_POLICIES
-from mpft_sim.units import format_rate, format_time, format_value
+from mpft_sim.units import format_rate, format_time
 
 __all__ = ["cli", "main"]
 
@@ -61,15 +61,16 @@ def validate(files: Sequence[str]) -> None:
 def describe(topology: str, as_json: bool) -> None:
     """Print the switches, cables, capacity and bisection of a TOPOLOGY."""
     from mpft_sim.spec import load_topology
-    from mpft_sim.topology.describe import describe_topology
+    from mpft_sim.topology.describe import describe_lines, describe_topology
 
     info = describe_topology(load_topology(topology))
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    width = max(len(k) for k in info)
-    for key, value in info.items():
-        click.echo(f"{key.ljust(width)}  {format_value(value, key)}")
+    lines = describe_lines(info)
+    width = max(len(label) for label, _ in lines)
+    for label, words in lines:
+        click.echo(f"{label.ljust(width)}  {words}")
 
 
 @cli.command()

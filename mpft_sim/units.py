@@ -20,6 +20,7 @@ __all__ = [
     "bytes_unit",
     "example_quantity",
     "format_bandwidth",
+    "format_bitrate",
     "format_bytes",
     "format_parameter",
     "format_quantity",
@@ -271,6 +272,28 @@ def format_bandwidth(bytes_per_s: float, digits: int = 4) -> str:
     """
     factor, unit = bytes_unit(abs(bytes_per_s))
     return f"{_sig(bytes_per_s * factor, digits)} {unit}/s"
+
+
+def format_bitrate(bytes_per_s: float, digits: int = 4) -> str:
+    """A bandwidth in bits per second, as links are sold: ``"400 Gb/s"`` for 50e9 B/s.
+
+    Parameters
+    ----------
+    bytes_per_s : float
+        Bytes per second.
+    digits : int, default 4
+        Significant digits.
+
+    Returns
+    -------
+    str
+    """
+    bits = 8 * bytes_per_s
+    for factor, unit in ((1e15, "Pb/s"), (1e12, "Tb/s"), (1e9, "Gb/s"), (1e6, "Mb/s"),
+                         (1e3, "kb/s")):
+        if abs(bits) >= factor:
+            return f"{_sig(bits / factor, digits)} {unit}"
+    return f"{_sig(bits, digits)} b/s"
 
 
 def format_usd(usd: float) -> str:

@@ -53,8 +53,8 @@ def test_describe_text(run_cli: Run) -> None:
     """describe prints aligned key/value lines with readable units."""
     code, out, _ = run_cli("describe", TOPOLOGIES / "ft3-64k.yaml")
     assert code == 0
-    assert "switches            5,120" in out
-    assert "bisection_Bps       1638 TB/s" in out
+    assert "switches              5,120: 2,048 leaves, 2,048 spines, 1,024 cores" in out
+    assert "bisection bandwidth   13.11 Pb/s (1638 TB/s) per direction" in out
 
 
 def test_cost_table_rows(run_cli: Run) -> None:
@@ -231,3 +231,23 @@ def test_system_errors_are_error_lines(run_cli: Run, tmp_path: Path,
                              "-o", tmp_path / "out", "-q")
     assert code == 1 and out == "" and err.startswith(message)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("args", "file", "found", "wanted"), [
+    (["simulate", "workloads/ep-alltoall.yaml", "topologies/ft2-2048.yaml"],
+     "workloads/ep-alltoall.yaml", "workload", "topology"),
+    (["describe", "workloads/ep-alltoall.yaml"], "workloads/ep-alltoall.yaml", "workload",
+     "topology"),
+    (["sweep", "topologies/ft2-2048.yaml"], "topologies/ft2-2048.yaml", "topology", "sweep"),
+    (["cost", "topologies/ft2-2048.yaml", "--prices", "sweeps/planes-16k.yaml"],
+     "sweeps/planes-16k.yaml", "sweep", "price book"),
+])
+def test_a_file_of_the_wrong_kind_says_so(run_cli: Run, args: list[str], file: str, found: str,
+                                          wanted: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workload given where a topology is expected (and the like) is named for what it is,
+    not reported key by key."""
+    monkeypatch.chdir(ROOT)
+    code, out, err = run_cli(*args)
+    assert code == 1 and out == ""
+    assert err == f"Error: {file}: this is a {found} file, not a {wanted} file (arguments " \
+                  "swapped?)\n"

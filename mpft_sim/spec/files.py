@@ -22,7 +22,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from mpft_sim.errors import SpecError, short_repr
 from mpft_sim.spec.limits import MAX_ALIAS_VALUES, MAX_NESTING, MAX_YAML_BYTES
 
-__all__ = ["read_text", "read_yaml"]
+__all__ = ["expect_kind", "file_kind", "read_text", "read_yaml"]
 
 # what YAML 1.1 accepts (PyYAML's Reader.NON_PRINTABLE): tab, newlines and printable text
 _NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd"
@@ -213,3 +213,34 @@ def _located(exc: MarkedYAMLError, what: str, file: str) -> SpecError:
     if mark is None:
         return SpecError(what, file=file)
     return SpecError(what, _line_key(mark.line + 1, mark.column + 1), file=file)
+
+
+# the key that tells each input file apart (a workload names its kind; the others do not)
+_MARKS = (("topology", "fabric"), ("workload", "kind"), ("sweep", "grid"), ("sweep", "zip"),
+          ("price book", "switch_link"))
+
+
+def file_kind(data: Any) -> str | None:
+    """What kind of input a parsed YAML file is, by its telling key: ``"topology"``
+    (``fabric``), ``"workload"`` (``kind``), ``"sweep"`` (``grid`` or ``zip``),
+    ``"price book"`` (``switch_link``); None if it has none of them."""
+    if isinstance(data, dict):
+        for kind, key in _MARKS:
+            if key in data:
+                return kind
+    return None
+
+
+def expect_kind(data: Any, kind: str, file: str) -> None:
+    """Refuse a file of another kind before its keys are checked one by one: a workload
+    given where a topology is expected says so, rather than "kind: unknown key".
+
+    Raises
+    ------
+    SpecError
+        Naming the file and the kind it is.
+    """
+    found = file_kind(data)
+    if found is not None and found != kind:
+        raise SpecError(f"this is a {found} file, not a {kind} file (arguments swapped?)",
+                        file=file)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from mpft_sim.spec.files import expect_kind
 from mpft_sim.spec.limits import MAX_PRICE
 from mpft_sim.spec.schema import Spec, load_spec, option, read_yaml, source_field
 
@@ -33,7 +34,9 @@ def load_prices(path: str | Path) -> PriceBook:
     SpecError
         Naming the file, the key and the bad value.
     """
-    return load_spec(PriceBook, read_yaml(path), file=str(path))
+    data = read_yaml(path)
+    expect_kind(data, "price book", str(path))
+    return load_spec(PriceBook, data, file=str(path))
 
 
 def default_prices() -> PriceBook:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from mpft_sim.errors import SpecError
+from mpft_sim.spec.files import expect_kind
 from mpft_sim.spec.limits import (
     MAX_BANDWIDTH,
     MAX_GPUS,
@@ -398,4 +399,6 @@ def load_topology(path: str | Path) -> TopologySpec:
     SpecError
         Naming the file, the key path and the bad value.
     """
-    return load_spec(TopologySpec, read_yaml(path), file=str(path))
+    data = read_yaml(path)
+    expect_kind(data, "topology", str(path))
+    return load_spec(TopologySpec, data, file=str(path))

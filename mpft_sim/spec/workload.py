@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from mpft_sim.errors import SpecError
+from mpft_sim.spec.files import expect_kind
 from mpft_sim.spec.limits import (
     MAX_GPUS,
     MAX_LAYERS,
@@ -347,4 +348,6 @@ def load_workload(path: str | Path) -> WorkloadSpec:
     SpecError
         Naming the file, the key path and the bad value.
     """
-    return workload_from_mapping(read_yaml(path), str(path), Path(path).parent)
+    data = read_yaml(path)
+    expect_kind(data, "workload", str(path))
+    return workload_from_mapping(data, str(path), Path(path).parent)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mpft_sim.errors import SpecError
+from mpft_sim.spec.files import expect_kind
 from mpft_sim.spec.limits import MAX_POINTS, MAX_SEED, MAX_TOLERANCE
 from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml
 from mpft_sim.sweep.params import PARAMS, SIZE_PARAMS, check_dotted, check_value
@@ -373,7 +374,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
         ``grid.nodes[2]`` and the bad value; unknown keys and parameters get a did-you-mean.
     """
     name = str(path)
-    raw = load_spec(SweepFileSpec, read_yaml(path), file=name)
+    data = read_yaml(path)
+    expect_kind(data, "sweep", name)
+    raw = load_spec(SweepFileSpec, data, file=name)
     values = {f.name: getattr(raw, f.name) for f in dataclasses.fields(raw)}
     return SweepSpec(**values, base_dir=str(Path(path).parent), file=name)
 

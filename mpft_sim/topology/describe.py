@@ -1,4 +1,5 @@
-"""A design's vital statistics as plain data (``mpft-sim describe``)."""
+"""A design's vital statistics: as plain data (``mpft-sim describe --json``) and in words
+(``mpft-sim describe``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from typing import Any
 
 from mpft_sim.spec.topology import TopologySpec
 from mpft_sim.topology.sizing import size_fabric
+from mpft_sim.units import format_bandwidth, format_bitrate
 
-__all__ = ["describe_topology"]
+__all__ = ["describe_lines", "describe_topology"]
 
 
 def describe_topology(spec: TopologySpec) -> dict[str, Any]:
@@ -56,3 +58,69 @@ def describe_topology(spec: TopologySpec) -> dict[str, Any]:
         out["routing"] = {"policy": spec.routing.policy, "cross_plane": spec.routing.cross_plane}
         out["failures"] = [f.what for f in spec.failures]
     return out
+
+
+def _both(bytes_per_s: float) -> str:
+    """A bandwidth in bits (how links are sold) and bytes (how transfers are sized)."""
+    return f"{format_bitrate(bytes_per_s)} ({format_bandwidth(bytes_per_s)})"
+
+
+def _kind_words(info: dict[str, Any]) -> str:
+    kind = str(info["kind"]).replace("-fat-tree", " fat-tree")
+    if "tiers" not in info:
+        return f"a {kind} (cost only: priced, not simulated)"
+    planes = int(info["planes"])
+    tiers = f"{info['tiers']} switch tiers"
+    return f"a {kind} of {planes} planes, {tiers}" if planes > 1 else f"a {kind}, {tiers}"
+
+
+def describe_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """A design's description (:func:`describe_topology`) as (label, words) lines for people:
+    counts with thousands separators, bandwidths in bits and bytes per second.
+
+    Parameters
+    ----------
+    info : dict
+        What :func:`describe_topology` returns.
+
+    Returns
+    -------
+    list of (str, str)
+    """
+    gpus, nodes = int(info["gpus"]), int(info["nodes"])
+    per_node = gpus // nodes if nodes else 0
+    plural = {"leaf": "leaves", "switch": "switches"}
+    tiers = ", ".join(f"{n:,} {plural.get(t, t + 's') if n != 1 else t}"
+                      for t, n in info["switches_by_tier"].items())
+    cables = ", ".join(f"{t} {n:,}" for t, n in info["links_by_tier"].items())
+    lines = [
+        ("design", f"{info['name']}: {_kind_words(info)}"),
+        ("servers", f"{nodes:,} of {per_node} GPUs: {gpus:,} GPUs (the radix and tiers hold at "
+                    f"most {int(info['max_gpus']):,})"),
+        ("switches", f"{int(info['switches']):,}: {tiers}" if tiers else "0"),
+        ("switch ports", f"{int(info['radix'])} x {_both(float(info['port_bandwidth_Bps']))}"),
+        ("switch-switch cables", f"{int(info['links']):,}" + (f" ({cables})" if cables else "")),
+        ("endpoint cables", f"{int(info['endpoint_links']):,} (NIC port to switch)"),
+        ("oversubscription", f"{info['oversubscription']} (leaf ports down:up)"),
+    ]
+    per_plane = info.get("per_plane")
+    if per_plane:
+        spines = (f", {per_plane['spines']:,} spines" if per_plane["spines"] else "")
+        cores = (f", {per_plane['cores']:,} cores" if per_plane["cores"] else "")
+        lines.append(("per plane", f"{per_plane['endpoints']:,} endpoints, "
+                                   f"{per_plane['leaves']:,} leaves{spines}{cores}; a leaf has "
+                                   f"{per_plane['leaf_down_ports']} ports down and "
+                                   f"{per_plane['leaf_up_ports']} up"))
+    bisection = info.get("bisection_Bps")
+    lines.append(("bisection bandwidth", f"{_both(float(bisection))} per direction"
+                  if bisection is not None else "-"))
+    routing = info.get("routing")
+    if routing:
+        where = {"source": "the source (NCCL PXN)",
+                 "destination": "the destination (DeepEP)"}[routing["cross_plane"]]
+        lines.append(("routing", routing["policy"] if int(info["planes"]) == 1 else
+                      f"{routing['policy']}; cross-plane traffic forwarded over NVLink at "
+                      f"{where}"))
+        failures = info.get("failures") or []
+        lines.append(("failures", ", ".join(failures) if failures else "none"))
+    return lines
