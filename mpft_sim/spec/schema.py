@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from mpft_sim.errors import SpecError
+from mpft_sim.errors import SpecError, short_repr
 from mpft_sim.spec.files import read_yaml
 from mpft_sim.spec.limits import MAX_NAME, Limit
 from mpft_sim.units import UnitError, UnitKind, parse_quantity
@@ -142,6 +142,32 @@ def _field_types(cls: type) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
 
 class Spec:
     """Base of validated input dataclasses: checks each field, then :meth:`check`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # set on the class itself, so that @dataclass (which never replaces a method a class
+        # defines) keeps this short repr instead of dumping every nested field
+        cls.__repr__ = Spec.__repr__  # type: ignore[method-assign]
+
+    def __repr__(self) -> str:
+        """The spec's class and the fields that differ from their defaults, nested specs
+        folded, at most 200 characters: ``TopologySpec(name='ft2-2048', fabric=FabricSpec(...)
+        ...)``."""
+        parts = []
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            if not field.repr:
+                continue
+            value = getattr(self, field.name)
+            default = (field.default if field.default is not dataclasses.MISSING else
+                       field.default_factory() if field.default_factory is not
+                       dataclasses.MISSING else dataclasses.MISSING)
+            if value == default:
+                continue
+            text = (f"{type(value).__name__}(...)" if isinstance(value, Spec)
+                    else short_repr(value, 40))
+            parts.append(f"{field.name}={text}")
+        text = f"{type(self).__name__}({', '.join(parts)})"
+        return text if len(text) <= 200 else text[:196] + "...)"
 
     def __post_init__(self) -> None:
         for field, tp in _field_types(type(self)):

@@ -175,3 +175,9 @@ def test_to_plain_is_json(training: Result) -> None:
     """The summary's plain form is JSON as is (no numpy scalars, no tuples, no NaN)."""
     text = json.dumps(to_plain(training.summary), allow_nan=False)
     assert json.loads(text) == to_plain(training.summary)
+
+
+def test_short_repr_of_a_result(replay: Result) -> None:
+    """A Result's repr is one line: what ran, on what, and its headline figures."""
+    assert repr(replay) == ("Result('example-flows' on 'deepseek-v3-2048', fluid: 6 flows, "
+                            "makespan 1.674 ms)")

@@ -120,3 +120,18 @@ def test_the_value_shown_is_what_the_file_says() -> None:
         load_spec(FabricSpec, {"kind": "fat-tree", "nodes": 4,
                                "switch": {"port_bandwidth": "-1Gb/s"}})
     assert str(info.value) == "switch.port_bandwidth: must be positive, got '-1Gb/s'"
+
+
+def test_short_repr_of_specs() -> None:
+    """A spec's repr names its class and the fields that differ from their defaults, nested
+    specs folded: a line, not the whole tree."""
+    from mpft_sim.spec.run import RunOptions
+    from mpft_sim.spec.topology import load_topology
+    from tests.conftest import TOPOLOGIES
+
+    spec = load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml")
+    text = repr(spec)
+    assert text.startswith("TopologySpec(name='deepseek-v3-2048', fabric=FabricSpec(...)")
+    assert len(text) <= 200 and "\n" not in text
+    assert repr(spec.fabric) == "FabricSpec(kind='multi-plane-fat-tree', nodes=256, planes=8)"
+    assert repr(RunOptions()) == "RunOptions()"
