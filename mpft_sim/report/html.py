@@ -34,7 +34,7 @@ p.note { color: #555d6b; font-size: 0.93em; }
 .table-scroll { overflow-x: auto; margin: 0.6em 0 1em; max-width: 100%; }
 table { border-collapse: collapse; font-size: 0.92em; font-variant-numeric: tabular-nums; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #e4e7ec; text-align: left;
-  vertical-align: top; overflow-wrap: anywhere; }
+  vertical-align: top; overflow-wrap: break-word; }
 td.num { white-space: nowrap; }
 th { background: #eef1f5; font-weight: 600; white-space: normal; vertical-align: bottom;
   min-width: 4em; }

@@ -194,7 +194,9 @@ def _step_rows(job: JobSummary) -> list[list[str]]:
                      f"p99 {format_time(a.p99_s)} over {a.count:,} calls"])
         rows.append([f"all-to-all {kernel}: network bandwidth per GPU",
                      format_bandwidth(a.network_Bps_per_gpu),
-                     f"{format_bandwidth(a.logical_Bps_per_gpu)} as DeepEP counts it"])
+                     f"as DeepEP's test counts it: {format_bandwidth(a.logical_Bps_per_gpu)} "
+                     f"(its headline figure), {format_bandwidth(a.logical_nvl_Bps_per_gpu)} "
+                     "NVLink"])
     return rows
 
 
@@ -203,14 +205,17 @@ def _alltoall_table(job: JobSummary) -> list[Block]:
         return []
     rows = [[k, f"{a.count:,}", format_time(a.mean_s), format_time(a.p99_s),
              format_bandwidth(a.network_Bps_per_gpu), format_bandwidth(a.logical_Bps_per_gpu),
-             format_bytes(a.network_bytes_per_gpu)] for k, a in job.alltoall.items()]
+             format_bandwidth(a.logical_nvl_Bps_per_gpu), format_bytes(a.network_bytes_per_gpu)]
+            for k, a in job.alltoall.items()]
     return [Table(["kernel", "calls", "mean time", "p99 time", "network bandwidth per GPU",
-                   "DeepEP-counted bandwidth per GPU", "network bytes per GPU per call"],
-                  rows),
+                   "DeepEP's figure per GPU", "DeepEP's NVLink figure per GPU",
+                   "network bytes per GPU per call"], rows),
             Paragraph("Network bandwidth counts the bytes each GPU's transfers put on the "
-                      "network; DeepEP's own figure counts the bytes its benchmark reports "
-                      "(NVLink-forwarded copies excluded), so the two differ by design. "
-                      "Backward all-to-alls are counted with the kernel they run.", note=True)]
+                      "network. DeepEP's figures are the ones its tests print (docs/workload.md): "
+                      "RDMA bytes counted once per node a token reaches (its own node "
+                      "included) and NVLink bytes as the rows each GPU receives, over the "
+                      "kernel's time; so they differ from the network's by design. Backward "
+                      "all-to-alls are counted with the kernel they run.", note=True)]
 
 
 _INPUT_LABELS = {"workload": "workload", "workload_kind": "workload kind",
@@ -303,12 +308,14 @@ def _utilisation(run: Run) -> list[Block]:
         rows.append([tier.label, f"{int(used.sum()):,} of {int(mine.sum()):,}",
                      f"{u.mean:.1%}",
                      f"{float(lk.bytes[used].sum()) / used_cap:.1%}" if used_cap > 0 else "-",
-                     f"{u.peak:.0%}", format_bytes(u.bytes),
+                     f"{u.hot:.0%}", f"{u.p99_mean:.0%}", f"{u.peak:.0%}",
+                     format_bytes(u.bytes),
                      format_time(float(lk.saturated_s[mine].max())) if mine.any() else "-"])
     blocks: list[Block] = [
         Heading("Link utilisation"),
         Table(["tier", "links used", "mean utilisation", "mean over used links",
-               "peak utilisation", "bytes", "longest saturation of a link"], rows)]
+               "time at >= 90%", "p99 link mean", "peak", "bytes",
+               "longest saturation of a link"], rows)]
     if len(s.by_plane) > 1:
         prow = []
         for p in sorted(s.by_plane, key=int):
@@ -320,7 +327,10 @@ def _utilisation(run: Run) -> list[Block]:
                              "links down"], prow))
     blocks.append(Paragraph("Mean utilisation: bytes carried over (capacity × makespan), over "
                             "all the links of the group; over used links: only those that "
-                            "carried traffic. Peak: the highest any link of the group reached.",
+                            "carried traffic. Time at >= 90%: the share of the run the used "
+                            "links spent at or above 90% of their capacity (their mean); p99 "
+                            "link mean: the 99th percentile of the used links' mean "
+                            "utilisation. Peak: the highest any link of the group reached.",
                             note=True))
     return blocks
 
