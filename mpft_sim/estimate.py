@@ -196,15 +196,15 @@ class Estimate:
         from mpft_sim.units import format_bytes
 
         def bound(exact: bool) -> str:
-            return "" if exact else " (at most)"
+            return "" if exact else " at most"
 
         terms = ", ".join(f"{t.what} {format_bytes(t.bytes, 3)}" for t in self.terms if t.bytes)
         out = [f"{self.workload} on {self.topology} ({self.model}): estimate",
                f"  nodes   {self.nodes:,}",
                f"  links   {self.links:,} directed",
-               f"  tasks   {self.tasks:,}{bound(self.tasks_exact)}",
-               f"  flows   {self.flows:,}{bound(self.flows_exact)}, at most "
-               f"{self.in_flight:,} in flight",
+               f"  tasks  {bound(self.tasks_exact)} {self.tasks:,}",
+               f"  flows  {bound(self.flows_exact)} {self.flows:,} ({self.in_flight:,} at "
+               "most in flight)",
                f"  memory  {format_bytes(self.memory_bytes, 3)} ({terms})"]
         if ceiling_bytes is not None:
             fits = "fits" if self.memory_bytes <= ceiling_bytes else "too large"
@@ -388,7 +388,7 @@ def check_estimate(est: Estimate, workload: WorkloadSpec, *, max_flows: int | No
     from mpft_sim.units import format_bytes
 
     what = f"{est.workload} on {est.topology}"
-    flows = f"{est.flows:,}{'' if est.flows_exact else ' (at most)'} flows"
+    flows = f"{'' if est.flows_exact else 'at most '}{est.flows:,} flows"
     if max_flows is not None and est.flows > max_flows:
         raise JobTooLargeError(f"{what}: the run would release {flows}, more than "
                                f"--max-flows {max_flows:,}; {_hints(workload, est.model)}")
