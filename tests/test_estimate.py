@@ -406,3 +406,24 @@ def test_sweep_dry_run_and_refusal(run_cli: Run, tmp_path: Path) -> None:
     code, _, err = run_cli("sweep", sweep, "--max-flows", "10", "-o", out)
     assert code == 1 and "more than --max-flows 10" in err
     assert not out.exists()
+
+
+@pytest.mark.usefixtures("nothing_built")
+def test_huge_job_from_files_is_refused(run_cli: Run, tmp_path: Path) -> None:
+    """The issue's case from files: 16.8M GPUs and 4,096 micro-batches give one Error line
+    and exit 1 (not a MemoryError or a run that never ends), and no output folder."""
+    import yaml
+
+    (tmp_path / "huge.yaml").write_text(yaml.safe_dump({
+        "name": "huge", "node": {"gpus": 8, "nics": 8},
+        "fabric": {"kind": "fat-tree", "tiers": 3, "nodes": 2**21, "switch": {"radix": 1024}}}))
+    (tmp_path / "step.yaml").write_text(yaml.safe_dump({
+        "name": "step", "kind": "training", "model": {"layers": 1024},
+        "layout": {"pp": 1024, "dp": 16384, "ep": 256}, "batch": {"micro_batches": 4096}}))
+    out = tmp_path / "run"
+    code, text, err = run_cli("simulate", tmp_path / "huge.yaml", tmp_path / "step.yaml",
+                              "-o", out)
+    assert (code, text) == (1, "")
+    assert err.startswith("Error: step on huge: the run would need about ")
+    assert err.count("\n") == 1
+    assert not out.exists()

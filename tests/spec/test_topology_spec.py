@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -198,3 +199,18 @@ def test_wrong_failure_names_are_refused_without_building(failure: dict[str, str
     with pytest.raises(SpecError) as info:
         load_spec(TopologySpec, data)
     assert str(info.value) == message
+
+
+@pytest.mark.usefixtures("no_building")
+def test_validate_a_huge_design_with_failures(run_cli: Callable[..., tuple[int, str, str]],
+                                              tmp_path: Path) -> None:
+    """`mpft-sim validate` of a 16.8M-GPU design whose failures name a switch and a cable
+    answers at once, without building it."""
+    import yaml
+
+    path = tmp_path / "huge.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "huge", "node": {"gpus": 8, "nics": 8},
+        "fabric": {"kind": "fat-tree", "tiers": 3, "nodes": 2**21, "switch": {"radix": 1024}},
+        "failures": [{"switch": "p0/spine/7"}, {"link": "n9/nic1 - p0/leaf/0"}]}))
+    assert run_cli("validate", path) == (0, f"ok: {path} (topology 'huge')\n", "")
