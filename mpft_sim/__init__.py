@@ -21,7 +21,13 @@ from mpft_sim._version import __version__
 if TYPE_CHECKING:
     from mpft_sim.comparison import Comparison, compare
     from mpft_sim.engine import simulate
-    from mpft_sim.errors import MpftError, RoutingError, SimulationError, SpecError
+    from mpft_sim.errors import (
+        JobTooLargeError,
+        MpftError,
+        RoutingError,
+        SimulationError,
+        SpecError,
+    )
     from mpft_sim.output import write_run
     from mpft_sim.results import Metrics, Result, Run, RunSummary, load_run
     from mpft_sim.spec.prices import PriceBook, default_prices, load_prices
@@ -37,7 +43,8 @@ if TYPE_CHECKING:
 # (``mpft-sim --help``, ``validate``) starts without loading numba, scipy or matplotlib.
 _HOME = {
     "Comparison": "comparison", "compare": "comparison", "simulate": "engine",
-    "MpftError": "errors", "RoutingError": "errors", "SimulationError": "errors",
+    "JobTooLargeError": "errors", "MpftError": "errors", "RoutingError": "errors",
+    "SimulationError": "errors",
     "SpecError": "errors", "write_run": "output", "Metrics": "results", "Result": "results",
     "Run": "results", "RunSummary": "results", "load_run": "results",
     "PriceBook": "spec.prices", "default_prices": "spec.prices", "load_prices": "spec.prices",
@@ -66,6 +73,7 @@ __all__ = [
     "BillOfMaterials",
     "Comparison",
     "Fabric",
+    "JobTooLargeError",
     "Metrics",
     "MpftError",
     "NodeId",

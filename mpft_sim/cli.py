@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from mpft_sim.errors import MpftError
-from mpft_sim.spec.run import MODELS
+from mpft_sim.spec.run import MODELS, RunOptions
 from mpft_sim.spec.topology import CROSS_PLANE_POLICIES, ROUTING_POLICIES
 from mpft_sim.units import format_rate, format_time
 
@@ -148,6 +148,36 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
                         help="Fluid max-min sharing, or per-phase load over capacity.")(command)
 
 
+def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--dry-run, --max-flows and --max-memory: the cost estimate, before any work."""
+    command = click.option(
+        "--max-memory", metavar="SIZE",
+        help="Refuse a run whose estimated memory exceeds SIZE, such as 16GiB "
+             "[default: the memory available].")(command)
+    command = click.option("--max-flows", type=click.IntRange(min=1), metavar="N",
+                           help="Refuse a run estimated to release more than N flows.")(command)
+    return click.option("--dry-run", is_flag=True,
+                        help="Print the estimate (nodes, links, tasks, flows, memory) and exit "
+                             "without running.")(command)
+
+
+def preflight(estimates: Sequence[tuple[Any, Any]], dry_run: bool, max_flows: int | None,
+              max_memory: str | None, processes: int = 1) -> bool:
+    """Print (``--dry-run``) or check each (estimate, workload) against the ceilings, before
+    anything is built; True if the command stops here. The check is the library's."""
+    from mpft_sim.estimate import check_estimate, memory_ceiling
+
+    ceiling = memory_ceiling(max_memory)
+    for est, work in estimates:
+        if dry_run:
+            for line in est.lines(ceiling):
+                click.echo(line)
+        else:
+            check_estimate(est, work, max_flows=max_flows, max_memory_bytes=ceiling,
+                           processes=processes)
+    return dry_run
+
+
 @cli.command()
 @click.argument("topology", type=FILE)
 @click.argument("workload", type=FILE)
@@ -163,25 +193,34 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
                    "parquet above 2 million flows, which needs pip install "
                    "'mpft-sim[parquet]'].")
 @click.option("--no-flows", is_flag=True, help="Leave the per-flow table out.")
+@limit_options
 @display_options
 def simulate(topology: str, workload: str, out_dir: str | None, model: str, tolerance: float,
              seed: int | None, routing: str | None, cross_plane: str | None,
              fails: Sequence[str], flow_paths: bool, table_format: str | None,
-             no_flows: bool, quiet: bool, verbose: bool) -> None:
+             no_flows: bool, dry_run: bool, max_flows: int | None, max_memory: str | None,
+             quiet: bool, verbose: bool) -> None:
     """Run WORKLOAD on TOPOLOGY; write the run directory: summary.json, links.csv,
     timeline.csv, flows.csv, ops.csv, report.md, report.html and the figures."""
     import time
 
+    from mpft_sim.estimate import estimate
+    from mpft_sim.spec import load_topology
+    from mpft_sim.spec.workload import load_workload
+
+    started = time.perf_counter()
+    spec, work = load_topology(topology), load_workload(workload)
+    options = RunOptions(model=model, tolerance=tolerance)  # type: ignore[arg-type]
+    if preflight([(estimate(spec, work, options, keep_paths=flow_paths or None), work)],
+                 dry_run, max_flows, max_memory):
+        return
+    # the engine loads only for a run that will happen (numba takes a second)
     from mpft_sim.engine import simulate as run
     from mpft_sim.output import write_run
     from mpft_sim.progress import REPORT
     from mpft_sim.report.files import check_output_dir
-    from mpft_sim.spec import load_topology
-    from mpft_sim.spec.workload import load_workload
     from mpft_sim.terminal import Display
 
-    started = time.perf_counter()
-    spec, work = load_topology(topology), load_workload(workload)
     # the output folder is checked before any work, not after an hour of simulation
     out = check_output_dir(out_dir) if out_dir else check_output_dir(
         Path("reports") / f"{spec.name}--{work.name}", inside="reports")
@@ -227,10 +266,12 @@ def report(run_dir: str) -> None:
 @run_options
 @click.option("--prices", "prices_file", metavar="FILE", type=FILE, help="Price book YAML.")
 @click.option("--json", "as_json", is_flag=True, help="Print compare.json instead of a table.")
+@limit_options
 @display_options
 def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, model: str,
             tolerance: float, seed: int | None, routing: str | None, cross_plane: str | None,
-            fails: Sequence[str], prices_file: str | None, as_json: bool, quiet: bool,
+            fails: Sequence[str], prices_file: str | None, as_json: bool, dry_run: bool,
+            max_flows: int | None, max_memory: str | None, quiet: bool,
             verbose: bool) -> None:
     """Run one WORKLOAD on each of TOPOLOGIES and compare them side by side.
 
@@ -238,16 +279,22 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
     """
     import time
 
+    from mpft_sim.estimate import estimate
+    from mpft_sim.spec import load_prices, load_topology
+    from mpft_sim.spec.workload import load_workload
+
+    specs = [load_topology(t) for t in topologies]
+    work = load_workload(workload_file)
+    options = RunOptions(model=model, tolerance=tolerance)  # type: ignore[arg-type]
+    if preflight([(estimate(s, work, options), work) for s in specs], dry_run, max_flows,
+                 max_memory):
+        return
     from mpft_sim.comparison import compare as run_compare
     from mpft_sim.progress import REPORT
     from mpft_sim.report.compare import compare_table, text_table, write_comparison
     from mpft_sim.report.files import check_output_dir, staged_dir
-    from mpft_sim.spec import load_prices, load_topology
-    from mpft_sim.spec.workload import load_workload
     from mpft_sim.terminal import Display
 
-    specs = [load_topology(t) for t in topologies]
-    work = load_workload(workload_file)
     book = load_prices(prices_file) if prices_file else None
     out = check_output_dir(out_dir) if out_dir else check_output_dir(
         Path("reports") / f"compare-{work.name}", inside="reports")
@@ -278,24 +325,40 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
 @click.option("--scheduler", metavar="ADDRESS",
               help="Dask scheduler address (default: start a local Dask cluster).")
 @click.option("--resume", is_flag=True, help="Keep the points an earlier run finished.")
+@limit_options
 @display_options
 def sweep(sweep_file: str, out_dir: str | None, seed: int | None, routing: str | None,
           cross_plane: str | None, fails: Sequence[str], jobs: int | None, executor: str,
-          scheduler: str | None, resume: bool, quiet: bool, verbose: bool) -> None:
+          scheduler: str | None, resume: bool, dry_run: bool, max_flows: int | None,
+          max_memory: str | None, quiet: bool, verbose: bool) -> None:
     """Run every point of a SWEEP_FILE grid; write sweep.csv, sweep.json and plots.
 
     Points stream to DIR/points.jsonl as they finish, so an interrupted sweep keeps them and
     --resume runs only the rest. The sweep file sets the model and tolerance; --routing and
     --cross-plane apply to every point except where the grid varies them.
     """
+    import os
     import time
 
+    from mpft_sim.estimate import memory_ceiling
     from mpft_sim.report.files import check_output_dir
     from mpft_sim.sweep import load_sweep
     from mpft_sim.sweep import sweep as run_sweep
+    from mpft_sim.sweep.point import estimate_points
     from mpft_sim.terminal import Display
 
     spec = load_sweep(sweep_file)
+    costs = estimate_points(spec, RunOptions(
+        routing=routing, cross_plane=cross_plane,  # type: ignore[arg-type]
+        failures=RunOptions.parse_failures(tuple(fails))))
+    if dry_run:
+        for line in costs.lines(memory_ceiling(max_memory)):
+            click.echo(line)
+        return
+    if costs.largest is not None:  # the largest point, in as many processes as run at once
+        together = 1 if scheduler else min(jobs or os.cpu_count() or 1, len(costs.estimates))
+        preflight([(costs.estimates[costs.largest], costs.workloads[costs.largest])],
+                  False, max_flows, max_memory, together)
     out = check_output_dir(out_dir) if out_dir else check_output_dir(
         Path("reports") / spec.name, inside="reports")
     started = time.perf_counter()

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MpftError", "RoutingError", "SimulationError", "SpecError", "short_repr"]
+__all__ = ["JobTooLargeError", "MpftError", "RoutingError", "SimulationError", "SpecError",
+           "short_repr"]
 
 _NO_VALUE: Any = object()
 
@@ -85,6 +86,11 @@ class RoutingError(MpftError):
 
 class SimulationError(MpftError):
     """Raised when a simulation cannot complete (a deadlock in a program, say)."""
+
+
+class JobTooLargeError(MpftError):
+    """Raised before any work when a job's cost estimate (its flows or memory, counted from
+    the specs by :func:`mpft_sim.estimate.estimate`) exceeds the ceiling it runs under."""
 
 
 def short_repr(value: Any, limit: int = 60) -> str:

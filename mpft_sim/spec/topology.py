@@ -372,14 +372,11 @@ class TopologySpec(Spec):
             raise SpecError("a multi-rail fat-tree needs single-port NICs",
                             ("node", "nic", "ports"), node.nic.ports)
         size_fabric(self)  # capacity: more nodes than the radix and tiers can hold
-        for i, failure in enumerate(self.failures):
-            if failure.plane is not None and failure.plane >= fab.planes:
-                raise SpecError(f"no such plane: the fabric has {fab.planes}",
-                                ("failures", i, "plane"), failure.plane)
-        if any(f.plane is None for f in self.failures):
-            from mpft_sim.topology.build import build_fabric
+        if self.failures:
+            from mpft_sim.topology.build import check_failures
 
-            build_fabric(self)  # resolves every failed switch, NIC and cable by name
+            # by name, from the node numbering and wiring rules: no fabric is built
+            check_failures(self)
 
 
 def load_topology(path: str | Path) -> TopologySpec:

@@ -14,7 +14,7 @@ parameters a grid can vary.
 """
 
 from mpft_sim.sweep.params import PARAMS
-from mpft_sim.sweep.point import METRICS, point_specs
+from mpft_sim.sweep.point import METRICS, SweepEstimate, estimate_points, point_specs
 from mpft_sim.sweep.run import Progress, SweepResult, sweep
 from mpft_sim.sweep.spec import Point, SweepSpec, load_sweep
 
@@ -23,8 +23,10 @@ __all__ = [
     "PARAMS",
     "Point",
     "Progress",
+    "SweepEstimate",
     "SweepResult",
     "SweepSpec",
+    "estimate_points",
     "load_sweep",
     "point_specs",
     "sweep",

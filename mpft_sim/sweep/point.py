@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mpft_sim.errors import MpftError, SpecError
+from mpft_sim.estimate import Estimate
 from mpft_sim.results.metrics import METRICS as FIGURES
 from mpft_sim.results.metrics import Metrics, metrics_row
 from mpft_sim.spec.run import RunOptions
@@ -25,7 +26,8 @@ from mpft_sim.spec.workload import WorkloadSpec, workload_from_mapping
 from mpft_sim.sweep.params import apply_param
 from mpft_sim.sweep.spec import Point, SweepSpec, read_input
 
-__all__ = ["METRICS", "PointOutcome", "PointTask", "columns", "make_tasks", "point_specs",
+__all__ = ["METRICS", "PointOutcome", "PointTask", "SweepEstimate", "columns", "estimate_points",
+           "make_tasks", "point_specs",
            "run_point"]
 
 METRICS: tuple[str, ...] = (*FIGURES, "error")
@@ -165,6 +167,62 @@ def point_specs(spec: SweepSpec, index: int) -> tuple[TopologySpec, WorkloadSpec
     topo, work, options = _edited(task)
     topology = load_spec(TopologySpec, topo, file=task.topology_file)
     return topology, _load_workload(task, work), options
+
+
+@dataclass(frozen=True)
+class SweepEstimate:
+    """What a sweep would cost: each valid point's estimate, and why the others are not."""
+
+    points: int
+    estimates: tuple[Estimate, ...]
+    workloads: tuple[WorkloadSpec, ...]
+    """The workload of each estimate (the refusal message says how to shrink it)."""
+    invalid: tuple[str, ...]
+
+    @property
+    def largest(self) -> int | None:
+        """Index (in ``estimates``) of the point needing the most memory."""
+        if not self.estimates:
+            return None
+        return max(range(len(self.estimates)), key=lambda i: self.estimates[i].memory_bytes)
+
+    def lines(self, ceiling_bytes: float | None = None) -> list[str]:
+        """The estimate for reading: the points, the flows of all, the largest point."""
+        flows = sum(e.flows for e in self.estimates)
+        out = [f"{self.points:,} points ({len(self.invalid):,} invalid), {flows:,} flows in "
+               "all; the largest point:"]
+        if self.largest is not None:
+            out += self.estimates[self.largest].lines(ceiling_bytes)
+        return out
+
+
+def estimate_points(spec: SweepSpec, options: RunOptions | None = None) -> SweepEstimate:
+    """Estimate every point of a sweep from its specs, without running any.
+
+    A point whose specs are invalid is listed in ``invalid`` with its message (the sweep
+    would record it as a row with an error), not raised.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+    options : RunOptions, optional
+        The run options every point starts from (routing, cross-plane, failures); the
+        sweep's model, seed and tolerance replace its.
+    """
+    from mpft_sim.estimate import estimate
+
+    points = spec.points()
+    estimates, workloads, invalid = [], [], []
+    for task in make_tasks(spec, points, options):
+        try:
+            topo, work, point_options = _edited(task)
+            topology = load_spec(TopologySpec, topo, file=task.topology_file)
+            workload = _load_workload(task, work)
+            estimates.append(estimate(topology, workload, point_options))
+            workloads.append(workload)
+        except MpftError as exc:
+            invalid.append(f"point {task.index} ({task.label}): {exc}")
+    return SweepEstimate(len(points), tuple(estimates), tuple(workloads), tuple(invalid))
 
 
 def run_point(task: PointTask) -> PointOutcome:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,81 @@ def test_ratio_as_number() -> None:
     fab = load_spec(FabricSpec, data)
     assert fab.oversubscription == (3, 1)
     assert fab.down_up == (6, 2)
+
+
+# 2**21 servers of 8 GPUs on a radix-1024 three-tier tree: 16.8M GPUs, some 10**8 links, far
+# more than a test can build
+HUGE = TopologySpec(name="huge", node=NodeSpec(gpus=8, nics=8),
+                    fabric=FabricSpec(kind="fat-tree", tiers=3, nodes=2**21,
+                                      switch=SwitchSpec(radix=1024)))
+
+
+@pytest.fixture
+def no_building(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a fabric fails the test."""
+    def refuse(spec: TopologySpec) -> None:
+        raise AssertionError(f"validation built {spec.name}")
+
+    monkeypatch.setattr("mpft_sim.topology.build.build_fabric", refuse)
+
+
+@pytest.mark.usefixtures("no_building")
+def test_failures_validate_without_building() -> None:
+    """Failures naming a switch, a NIC and a cable of a 16.8M-GPU design resolve by name from
+    the node numbering, without building the fabric."""
+    from mpft_sim.spec.topology import FailureSpec
+
+    failures = (FailureSpec(switch="p0/core/16383"), FailureSpec(nic="n2097151/nic7"),
+                FailureSpec(link="p0/leaf/32767 - p0/spine/32767"),
+                FailureSpec(link="p0/spine/511 - p0/core/16383"),
+                FailureSpec(link="n5/gpu3 - n5/nic3"))
+    spec = dataclasses.replace(HUGE, failures=failures)
+    assert spec.failures == failures
+
+
+@pytest.mark.usefixtures("no_building")
+@pytest.mark.parametrize(("failure", "message"), [
+    ({"link": "p0/leaf/0 - p0/spine/512"},
+     "failures[0].link: no cable between p0/leaf/0 and p0/spine/512, "
+     "got 'p0/leaf/0 - p0/spine/512'"),
+    ({"link": "p0/spine/0 - p0/core/512"},
+     "failures[0].link: no cable between p0/spine/0 and p0/core/512, "
+     "got 'p0/spine/0 - p0/core/512'"),
+    ({"link": "n0/gpu0 - n0/nic1"},
+     "failures[0].link: no cable between n0/gpu0 and n0/nic1, got 'n0/gpu0 - n0/nic1'"),
+    ({"switch": "p0/core/16384"},
+     "failures[0].switch: no core 16384: a plane has 16384, got 'p0/core/16384'"),
+    ({"nic": "n2097152/nic0"},
+     "failures[0].nic: no server 2097152: the fabric has 2097152, got 'n2097152/nic0'"),
+    ({"switch": "n0/nic0"}, "failures[0].switch: not a switch, got 'n0/nic0'"),
+    ({"link": "p0/leaf/0"}, "failures[0].link: expected two node names joined by ' - ', "
+                            "got 'p0/leaf/0'"),
+])
+def test_wrong_failure_names_are_refused_without_building(failure: dict[str, str],
+                                                          message: str) -> None:
+    """A name that is not in the design, or a link without a cable, is refused with the
+    message a built fabric gave, without building."""
+    from mpft_sim.spec.schema import load_spec
+
+    data = {"name": "huge", "node": {"gpus": 8, "nics": 8},
+            "fabric": {"kind": "fat-tree", "tiers": 3, "nodes": 2**21,
+                       "switch": {"radix": 1024}},
+            "failures": [failure]}
+    with pytest.raises(SpecError) as info:
+        load_spec(TopologySpec, data)
+    assert str(info.value) == message
+
+
+@pytest.mark.usefixtures("no_building")
+def test_validate_a_huge_design_with_failures(run_cli: Callable[..., tuple[int, str, str]],
+                                              tmp_path: Path) -> None:
+    """`mpft-sim validate` of a 16.8M-GPU design whose failures name a switch and a cable
+    answers at once, without building it."""
+    import yaml
+
+    path = tmp_path / "huge.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "huge", "node": {"gpus": 8, "nics": 8},
+        "fabric": {"kind": "fat-tree", "tiers": 3, "nodes": 2**21, "switch": {"radix": 1024}},
+        "failures": [{"switch": "p0/spine/7"}, {"link": "n9/nic1 - p0/leaf/0"}]}))
+    assert run_cli("validate", path) == (0, f"ok: {path} (topology 'huge')\n", "")

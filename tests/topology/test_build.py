@@ -11,13 +11,14 @@ import pytest
 from mpft_sim.spec.topology import (
     FabricSpec,
     FailureSpec,
+    NicSpec,
     NodeSpec,
     PcieSpec,
     SwitchSpec,
     TopologySpec,
     load_topology,
 )
-from mpft_sim.topology.build import build_fabric
+from mpft_sim.topology.build import build_fabric, cables_between
 from mpft_sim.topology.fabric import Fabric, LinkKind, NodeKind
 from tests.conftest import TOPOLOGIES
 
@@ -273,3 +274,37 @@ class TestFailures:
         """A failed link removes every parallel cable between the two switches."""
         fabric = self.build(FailureSpec(link="p0/leaf/1 - p0/spine/2"))
         assert int((~fabric.link_alive).sum()) == 2 * 8
+
+
+WIRING = {
+    "two tiers": design("fat-tree", 6, 8, gpus=2, nics=2),
+    "three tiers": design("fat-tree", 10, 4, tiers=3, gpus=1, nics=1),
+    "oversubscribed": design("fat-tree", 8, 8, ratio=(3, 1), gpus=2, nics=2),
+    "pcie switches": design("fat-tree", 3, 8, gpus=4, nics=2, pcie=PcieSpec(switches=2)),
+    "multi-plane": design("multi-plane-fat-tree", 5, 4, planes=2, gpus=2, nics=2),
+    "multi-port nics": TopologySpec(
+        name="mp-nic", node=NodeSpec(gpus=2, nics=1, nic=NicSpec(ports=2)),
+        fabric=FabricSpec(kind="multi-plane-fat-tree", nodes=5, planes=2,
+                          switch=SwitchSpec(radix=4))),
+    "multi-port nics, one plane": TopologySpec(
+        name="mp-nic-1", node=NodeSpec(gpus=2, nics=2, nic=NicSpec(ports=2)),
+        fabric=FabricSpec(kind="fat-tree", nodes=3, switch=SwitchSpec(radix=8))),
+    "multi-rail": design("multi-rail-fat-tree", 4, 8, gpus=2, nics=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WIRING))
+def test_cables_between_matches_the_built_links(name: str) -> None:
+    """The closed-form wiring rule counts, for every pair of nodes, the cables the builder
+    made between them (validation resolves failed links with it, without building)."""
+    spec = WIRING[name]
+    fabric = build_fabric(spec)
+    n = fabric.n_nodes
+    built = np.zeros((n, n), dtype=np.int64)
+    np.add.at(built, (fabric.link_src[0::2], fabric.link_dst[0::2]), 1)
+    built += built.T
+    tree = fabric.size.tree
+    assert tree is not None
+    closed = np.array([[cables_between(spec, tree, fabric.layout, a, b) for b in range(n)]
+                       for a in range(n)])
+    assert (closed == built).all()

@@ -12,6 +12,7 @@ from mpft_sim.workload.pipelines import Item, Message
 from mpft_sim.workload.schedules import (
     SCHEDULES,
     Schedule,
+    count_items,
     listing,
     num_stages,
     pipeline_items,
@@ -399,3 +400,18 @@ def test_invalid_arguments_other_functions() -> None:
         stage_of("dualpipe", 4, 0, 2)
     with pytest.raises(ValueError, match="unknown schedule"):
         num_stages("zb2p", 4)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("schedule", ["dualpipe", "dualpipev", "1f1b", "zb1p"])
+def test_count_items_matches_the_listing(schedule: str) -> None:
+    """count_items counts, in O(1), the items of each shape pipeline_items lists: every rank
+    of every pipeline up to 10 ranks, at the fewest micro-batches allowed and 8 more."""
+    for pp in range(2 if schedule == "dualpipe" else 1, 11, 2 if schedule == "dualpipe" else 1):
+        least = 2 * pp if schedule.startswith("dualpipe") else pp
+        for chunks in range(least, least + 9, 2 if schedule == "dualpipe" else 1):
+            for rank in range(pp):
+                listed = Counter(
+                    (it.kind, it.f[0] if it.f else None, it.b[0] if it.b else None,
+                     it.zero_bubble, len(it.recvs), len(it.sends))
+                    for it in pipeline_items(schedule, pp, rank, chunks))  # type: ignore[arg-type]
+                assert count_items(schedule, pp, rank, chunks) == dict(listed)  # type: ignore[arg-type]
