@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mpft_sim.cli import main
+from mpft_sim.workload.flows import FlowList
 from tests.browser import browser  # noqa: F401  (a session fixture: headless Chromium)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,3 +40,9 @@ def run_file_bytes(folder: Path, name: str) -> bytes:
     summary = json.loads(data)
     summary.pop("provenance")
     return json.dumps(summary, indent=2).encode()
+
+
+def flow_list(src: list[int], dst: list[int], size: list[float], start: list[float]) -> FlowList:
+    """A flow list built in code: GPU ranks, bytes and release times, no tags."""
+    return FlowList(np.array(src), np.array(dst), np.array(size, float), np.array(start, float),
+                    tuple("" for _ in src))

@@ -1,5 +1,5 @@
 """End to end through the router: the engine agrees with the reference simulator on real
-fabrics, and the analytic model agrees with the fluid one where it should."""
+fabrics (the analytic model's agreement with the fluid one: tests/test_analytic.py)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ from mpft_sim.spec.topology import (
 )
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric
-from mpft_sim.workload.flows import FlowList
-from tests.conftest import TOPOLOGIES
+from tests.conftest import TOPOLOGIES, flow_list
 from tests.reference import reference_fluid
 
 
@@ -37,11 +36,6 @@ def small_mpft(policy: str, cross_plane: str, failures: tuple[FailureSpec, ...] 
         routing=RoutingSpec(policy=policy, cross_plane=cross_plane),  # type: ignore[arg-type]
         failures=failures)
     return build_fabric(spec)
-
-
-def flow_list(src: list[int], dst: list[int], size: list[float], start: list[float]) -> FlowList:
-    return FlowList(np.array(src), np.array(dst), np.array(size, float), np.array(start, float),
-                    tuple("" for _ in src))
 
 
 def reference_of(result: Result) -> list[float]:
@@ -108,56 +102,6 @@ def test_tolerance_error_is_bounded() -> None:
     assert np.percentile(err, 99) < 2e-3
     assert err.max() < 5e-3
     assert approx.summary.engine.solves < exact.summary.engine.solves / 2
-
-
-class TestAnalyticAgreement:
-    """Where every flow of a phase is held by equally loaded links, the models agree."""
-
-    fabric = build_fabric(load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml"))
-
-    def both(self, flows: FlowList, **kw: object) -> tuple[Result, Result]:
-        return (simulate(self.fabric, flows, "fluid", **kw),  # type: ignore[arg-type]
-                simulate(self.fabric, flows, "analytic", **kw))  # type: ignore[arg-type]
-
-    def test_uniform_permutation(self) -> None:
-        """Each GPU sends 8 MB to the same-index GPU 32 servers on, sprayed (no ECMP
-        collisions): both models give size / NIC bandwidth + latency for every flow."""
-        src = np.arange(512)
-        flows = flow_list(list(src), list((src + 256) % 1024), [8e6] * 512, [0.0] * 512)
-        fluid, analytic = self.both(flows, routing="spray")
-        assert fluid.flow_table.end_s == pytest.approx(analytic.flow_table.end_s, rel=1e-9)
-        assert fluid.flow_table.end_s == pytest.approx(8e6 / 50e9 + 3.7e-6, rel=1e-9)
-
-    def test_rail_all_to_all_with_spray(self) -> None:
-        """An all-to-all among the same-index GPUs of 64 servers, sprayed: every NIC sends
-        and receives 63 equal flows, so both models end together at 63 * size / 50 GB/s."""
-        gpus = np.arange(64) * 8
-        s, d = np.meshgrid(gpus, gpus, indexing="ij")
-        keep = s != d
-        flows = flow_list(list(s[keep]), list(d[keep]), [1e6] * int(keep.sum()),
-                          [0.0] * int(keep.sum()))
-        fluid, analytic = self.both(flows, routing="spray")
-        assert fluid.makespan_s == pytest.approx(analytic.makespan_s, rel=1e-9)
-        assert fluid.makespan_s == pytest.approx(63e6 / 50e9 + 3.7e-6, rel=1e-6)
-
-    def test_ecmp_collisions_differ(self) -> None:
-        """With ECMP the same permutation collides on uplinks; a flow sharing a link with one
-        held elsewhere speeds up in the fluid model but not in the analytic one."""
-        src = np.arange(512)
-        flows = flow_list(list(src), list((src + 256) % 1024), [8e6] * 512, [0.0] * 512)
-        fluid, analytic = self.both(flows)
-        assert np.all(fluid.flow_table.end_s <= analytic.flow_table.end_s * (1 + 1e-9))
-        assert fluid.makespan_s == pytest.approx(analytic.makespan_s, rel=1e-9)
-        assert np.any(fluid.flow_table.end_s < analytic.flow_table.end_s * (1 - 1e-3))
-
-    def test_where_they_differ(self) -> None:
-        """Flows of 1 and 2 MB on one NIC: fluid lets the second speed up when the first ends
-        (40 us, 60 us); analytic charges both the whole phase (60 us)."""
-        flows = flow_list([0, 0], [8, 16], [1e6, 2e6], [0.0, 0.0])
-        fluid, analytic = self.both(flows)
-        serve = fluid.flow_table.served_s
-        assert serve == pytest.approx([2e6 / 50e9, 3e6 / 50e9], rel=1e-9)
-        assert analytic.flow_table.served_s == pytest.approx([3e6 / 50e9] * 2, rel=1e-9)
 
 
 def test_same_seed_same_result() -> None:

@@ -124,12 +124,6 @@ def test_oversubscription_means_fewer_spines() -> None:
     assert fabric.size.bisection_Bps == pytest.approx(64 * 16 * 50e9 / 2)
 
 
-def test_bisection_of_a_full_tree() -> None:
-    """A non-blocking tree's bisection is half its endpoints at full rate, summed over planes."""
-    fabric = build_fabric(load_topology(TOPOLOGIES / "mpft-16k.yaml"))
-    assert fabric.size.bisection_Bps == pytest.approx(16_384 * 50e9 / 2)
-
-
 def test_mpft_nic_i_in_plane_i() -> None:
     """NIC i of every server sits in plane i; planes share no switch and no link."""
     fabric = build_fabric(load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml"))
