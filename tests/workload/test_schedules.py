@@ -1,4 +1,5 @@
-"""Pipeline schedules: reference listings, counts, message matching, bubbles, argument checks."""
+"""Pipeline schedules: reference listings, counts, message matching, argument checks (the
+bubbles: test_bubbles.py)."""
 
 from __future__ import annotations
 
@@ -263,64 +264,6 @@ def test_rendezvous_detects_deadlock() -> None:
     """The rendezvous checker itself reports two ranks that both receive before sending."""
     a, b = Message(1, "a", 0, 0), Message(0, "a", 0, 0)
     assert not _rendezvous_completes([[[("r", a)], [("s", a)]], [[("r", b)], [("s", b)]]])
-
-
-# -- 4: bubbles ----------------------------------------------------------------------------------
-
-DURATIONS = {"F": 1.0, "B": 2.0, "W": 1.0, "FB": 3.0}
-
-
-@pytest.mark.parametrize(
-    ("schedule", "pp", "expected"),
-    [
-        ("dualpipe", 8, 6.0),
-        ("dualpipe", 16, 14.0),
-        ("dualpipev", 4, 6.0),  # 8 stages
-        ("dualpipev", 8, 14.0),  # 16 stages
-        ("1f1b", 4, 9.0),
-        ("1f1b", 8, 21.0),
-        ("zb1p", 4, 3.0),
-        ("zb1p", 8, 7.0),
-    ],
-)
-def test_bubble_matches_formula(schedule: Schedule, pp: int, expected: float) -> None:
-    """With F=1, B=2, W=1, F&B=3 and no communication, every rank idles exactly the closed-form
-    bubble, whatever the number of micro-batches."""
-    assert bubble_formula(schedule, pp, **DURATIONS) == expected
-    low = 2 * pp if schedule in ("dualpipe", "dualpipev") else pp
-    for num_chunks in (low, low + 2, 2 * low, 3 * low + 4):
-        assert replay_idle(schedule, pp, num_chunks, **DURATIONS) == [expected] * pp, num_chunks
-
-
-def test_bubble_formula_forms() -> None:
-    """The formula uses stages: DualPipeV on pp devices equals DualPipe on 2*pp ranks."""
-    f, b, w, fb = 1.5, 2.5, 0.75, 3.25
-    assert bubble_formula("1f1b", 5, f, b, w, fb) == 4 * (f + b)
-    assert bubble_formula("zb1p", 5, f, b, w, fb) == 4 * (f + b - 2 * w)
-    assert bubble_formula("dualpipe", 6, f, b, w, fb) == 2 * (fb + b - 3 * w)
-    assert bubble_formula("dualpipev", 3, f, b, w, fb) == bubble_formula("dualpipe", 6, f, b, w, fb)
-
-
-@pytest.mark.parametrize("schedule", ["1f1b", "zb1p"])
-@pytest.mark.parametrize(
-    "durations",
-    [{"F": 2.0, "B": 3.0, "W": 1.0, "FB": 5.0}, {"F": 1.0, "B": 2.0, "W": 0.5, "FB": 3.0}],
-)
-def test_one_direction_bubble_other_durations(
-    schedule: Schedule, durations: dict[str, float]
-) -> None:
-    """1F1B and ZB-H1 keep their closed-form bubble on every rank for other durations too."""
-    expected = bubble_formula(schedule, 5, **durations)
-    for num_chunks in (5, 9):
-        assert replay_idle(schedule, 5, num_chunks, **durations) == [expected] * 5
-
-
-def test_dualpipe_replay_half_weight() -> None:
-    """With W=0.5 the replay idles 9.5 at 8 stages, 1 below the 10.5 formula, as §1.8 records."""
-    durations = {"F": 1.0, "B": 2.0, "W": 0.5, "FB": 3.0}
-    assert bubble_formula("dualpipe", 8, **durations) == 10.5
-    assert replay_idle("dualpipe", 8, 16, **durations) == [9.5] * 8
-    assert replay_idle("dualpipev", 4, 16, **durations) == [9.5] * 4
 
 
 # -- stages ------------------------------------------------------------------------------------
