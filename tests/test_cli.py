@@ -199,19 +199,6 @@ def test_output_folder_is_checked_before_any_work(run_cli: Run, tmp_path: Path,
                   "folder\n"
 
 
-def test_check_output_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A folder derived from a name stays inside reports/; an unwritable parent is refused."""
-    from mpft_sim.errors import SpecError
-    from mpft_sim.report.files import check_output_dir
-
-    assert check_output_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b"
-    with pytest.raises(SpecError, match=r"must stay inside .*reports/"):
-        check_output_dir(tmp_path / "reports" / ".." / "x", inside=tmp_path / "reports")
-    monkeypatch.setattr("os.access", lambda path, mode: False)
-    with pytest.raises(SpecError, match=f"cannot be written: {tmp_path} is not writable"):
-        check_output_dir(tmp_path / "new")
-
-
 @pytest.mark.parametrize(("error", "message"), [
     (OSError(28, "No space left on device", "/data/run/flows.csv"),
      "Error: /data/run/flows.csv: No space left on device\n"),

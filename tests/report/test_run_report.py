@@ -10,7 +10,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 from matplotlib.image import imread
 
@@ -19,8 +18,7 @@ from mpft_sim.errors import MpftError, SpecError
 from mpft_sim.output import redraw_report as write_report
 from mpft_sim.report import html, plots
 from mpft_sim.report.style import DPI, REPORT_WIDTH_IN, size_px
-from mpft_sim.report.timeline import gantt, timeline_height_in
-from mpft_sim.results import OpTable
+from mpft_sim.report.timeline import timeline_height_in
 from mpft_sim.units import format_rate, format_time
 from tests.browser import Browser, browser  # noqa: F401  (browser: a session fixture)
 
@@ -273,71 +271,6 @@ def test_without_flows_or_ops(runs: dict[str, Path], tmp_path: Path) -> None:
 def test_not_a_run_directory(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="not a run directory"):
         write_report(tmp_path / "nothing-here")
-
-
-def _ops(lanes: list[tuple[str, str]], kinds: list[tuple[str, str, str]]) -> OpTable:
-    """One task of each (stream, kind, category) per lane, lane k starting at k ms."""
-    rows = [(lane, ranks, *k, 1e-3 * i + 1e-4 * j, 1e-3 * i + 1e-4 * (j + 1))
-            for i, (lane, ranks) in enumerate(lanes) for j, k in enumerate(kinds)]
-    col = list(zip(*rows, strict=True))
-
-    def obj(values: tuple[object, ...]) -> np.ndarray:
-        return np.array(values, dtype=object)
-
-    return OpTable(job=obj(tuple("t" for _ in rows)), lane=obj(col[0]), ranks=obj(col[1]),
-                   stream=obj(col[2]), kind=obj(col[3]), category=obj(col[4]),
-                   label=obj(tuple("" for _ in rows)), chunk=np.zeros(len(rows), dtype=int),
-                   start_s=np.array(col[5], dtype=float), end_s=np.array(col[6], dtype=float),
-                   flows=np.zeros(len(rows), dtype=int))
-
-
-def test_many_lanes_show_the_first_ep_group_of_each_stage() -> None:
-    """PP16 x 4 EP groups = 64 lanes: the timeline keeps edp0 of each stage and says so; the
-    data-parallel lanes' sync and optimizer are drawn on the pipeline lanes they span."""
-    lanes = [(f"t:pp{p}.edp{e}", f"{(4 * p + e) * 8}-{(4 * p + e) * 8 + 7}")
-             for p in range(16) for e in range(4)]
-    work = [("compute", "attn_f", "forward"), ("comm", "dispatch", "forward"),
-            ("pp", "pp_act", "forward"), ("compute", "item_start", "forward")]
-    ops = _ops(lanes, work)
-    sync = _ops([("t:dp0+15", "0-31 480-511")], [("comm", "grad_rs", "optimizer"),
-                                                 ("compute", "optimizer", "optimizer")])
-    both = OpTable(*(np.concatenate([getattr(ops, f), getattr(sync, f)])
-                     for f in ("job", "lane", "ranks", "stream", "kind", "category", "label",
-                               "chunk", "start_s", "end_s", "flows")))
-    g = gantt(both)
-    assert len(g.labels) == 16
-    assert all(".edp0 " in label for label in g.labels)
-    assert "64 lanes" in g.note and "first EP group of each pipeline stage" in g.note
-    # 3 timed tasks per shown lane (the zero-work marker is dropped), plus the sync lane's two
-    # tasks drawn on stage 0 and on stage 15
-    assert len(g.lane) == 16 * 3 + 2 * 2
-    synced = g.lane[np.isin(g.classes, ["DP grad/param sync", "optimizer"])]
-    assert sorted(synced.tolist()) == [0, 0, 15, 15]
-
-
-def test_html_pieces() -> None:
-    body = html.table(["design", "cost", "step"], [["a<b", "$4.05M", "475.3 ms"],
-                                                   ["c", "$1.2k", "-"]])
-    assert "a&lt;b" in body
-    assert body.count('class="num"') == 2 * 3  # cost and step columns: header and 2 rows
-    assert '<div class="table-scroll">' in body
-    fig = html.figure(_tiny_png(), 'x "y"', alt="alt")
-    assert 'src="data:image/png;base64,' in fig and 'alt="alt"' in fig
-    assert 'width="3" height="2"' in fig
-    assert "x &quot;y&quot;" in fig
-    page = html.page("T & U", body)
-    assert page.startswith("<!DOCTYPE html>") and "<title>T &amp; U</title>" in page
-    assert "http" not in page
-
-
-def _tiny_png() -> bytes:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    plt.imsave(buf, np.zeros((2, 3)), format="png")
-    return buf.getvalue()
 
 
 def test_browser_sees_broken_pages(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
