@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from tests.browser import browser  # noqa: F401  (a session fixture: headless Ch
 ROOT = Path(__file__).resolve().parent.parent
 TOPOLOGIES = ROOT / "topologies"
 DATA = Path(__file__).resolve().parent / "data"
+SWEEPS = DATA / "sweep"
 
 
 @pytest.fixture
@@ -35,8 +38,6 @@ def run_file_bytes(folder: Path, name: str) -> bytes:
     data = (folder / name).read_bytes()
     if name != "summary.json":
         return data
-    import json
-
     summary = json.loads(data)
     summary.pop("provenance")
     return json.dumps(summary, indent=2).encode()
@@ -46,3 +47,13 @@ def flow_list(src: list[int], dst: list[int], size: list[float], start: list[flo
     """A flow list built in code: GPU ranks, bytes and release times, no tags."""
     return FlowList(np.array(src), np.array(dst), np.array(size, float), np.array(start, float),
                     tuple("" for _ in src))
+
+
+def write_sweep(folder: Path, grid: dict[str, Any], **top: Any) -> Path:
+    """A sweep file in ``folder`` over the shared tiny fixtures (absolute paths)."""
+    data = {"name": "t", "topology": str(SWEEPS / "tiny-mpft.yaml"),
+            "workload": str(SWEEPS / "ep-small.yaml"), "model": "analytic", "grid": grid,
+            **top}
+    path = folder / "sweep.yaml"
+    path.write_text(json.dumps(data), encoding="utf-8")  # JSON is YAML
+    return path

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mpft_sim.engine import simulate
-from mpft_sim.results import Result
+from mpft_sim.results import FlowTable, Result
 from mpft_sim.spec.topology import load_topology
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric
@@ -29,6 +29,12 @@ def small() -> Fabric:
     return build_fabric(tree_spec(nodes=4, radix=4))
 
 
+def flows_of(result: Result) -> FlowTable:
+    """A replay's flow table (a flow list always has one)."""
+    assert result.flow_table is not None
+    return result.flow_table
+
+
 def link(fabric: Fabric, src: str, dst: str) -> int:
     """The directed link from node ``src`` to node ``dst`` (the first, if parallel)."""
     return int(fabric.links_between(fabric.node_index(src), fabric.node_index(dst))[0])
@@ -40,16 +46,16 @@ def test_one_flow_is_size_over_bandwidth_plus_latency(small: Fabric, dst: int,
                                                       latency_s: float, size: float) -> None:
     """A flow alone ends at size / NIC bandwidth plus its path's latency."""
     result = simulate(small, flow_list([0], [dst], [size], [0.0]), "analytic")
-    assert result.flow_table.served_s.tolist() == pytest.approx([size / NIC_Bps], rel=1e-12)
-    assert result.flow_table.end_s.tolist() == pytest.approx([size / NIC_Bps + latency_s],
+    assert flows_of(result).served_s.tolist() == pytest.approx([size / NIC_Bps], rel=1e-12)
+    assert flows_of(result).end_s.tolist() == pytest.approx([size / NIC_Bps + latency_s],
                                                              rel=1e-12)
 
 
 def test_a_batch_shares_its_busiest_link(small: Fabric) -> None:
     """Two flows of 1 and 2 MB leaving one NIC together are both charged the NIC's 3 MB."""
     result = simulate(small, flow_list([0, 0], [1, 2], [1e6, 2e6], [0.0, 0.0]), "analytic")
-    assert result.flow_table.served_s.tolist() == pytest.approx([3e6 / NIC_Bps] * 2, rel=1e-12)
-    assert result.flow_table.end_s.tolist() == pytest.approx(
+    assert flows_of(result).served_s.tolist() == pytest.approx([3e6 / NIC_Bps] * 2, rel=1e-12)
+    assert flows_of(result).end_s.tolist() == pytest.approx(
         [3e6 / NIC_Bps + SAME_LEAF_S, 3e6 / NIC_Bps + CROSS_LEAF_S], rel=1e-12)
 
 
@@ -60,8 +66,8 @@ def test_a_flow_is_charged_a_shared_link_it_does_not_fill(small: Fabric) -> None
     flows = flow_list([0, 1], [2, 3], [3e6, 1e6], [0.0, 0.0])
     analytic = simulate(small, flows, "analytic", routing="spray")
     fluid = simulate(small, flows, "fluid", routing="spray")
-    assert analytic.flow_table.served_s.tolist() == pytest.approx([60e-6, 40e-6], rel=1e-12)
-    assert fluid.flow_table.served_s.tolist() == pytest.approx([60e-6, 20e-6], rel=1e-12)
+    assert flows_of(analytic).served_s.tolist() == pytest.approx([60e-6, 40e-6], rel=1e-12)
+    assert flows_of(fluid).served_s.tolist() == pytest.approx([60e-6, 20e-6], rel=1e-12)
 
 
 def test_batches_do_not_see_each_other(small: Fabric) -> None:
@@ -70,16 +76,16 @@ def test_batches_do_not_see_each_other(small: Fabric) -> None:
     flows = flow_list([0, 0], [1, 2], [2e6, 2e6], [0.0, 10e-6])
     analytic = simulate(small, flows, "analytic")
     fluid = simulate(small, flows, "fluid")
-    assert analytic.flow_table.served_s.tolist() == pytest.approx([40e-6, 50e-6], rel=1e-12)
-    assert fluid.flow_table.served_s.tolist() == pytest.approx([70e-6, 80e-6], rel=1e-12)
+    assert flows_of(analytic).served_s.tolist() == pytest.approx([40e-6, 50e-6], rel=1e-12)
+    assert flows_of(fluid).served_s.tolist() == pytest.approx([70e-6, 80e-6], rel=1e-12)
 
 
 def test_an_empty_flow_takes_only_latency(small: Fabric) -> None:
     """A zero-byte flow in a batch is served at once and ends after its latency; the other
     flow of the batch is unaffected."""
     result = simulate(small, flow_list([0, 1], [2, 3], [0.0, 1e6], [5e-6, 5e-6]), "analytic")
-    assert result.flow_table.served_s.tolist() == pytest.approx([5e-6, 5e-6 + 20e-6], rel=1e-12)
-    assert result.flow_table.end_s[0] == pytest.approx(5e-6 + CROSS_LEAF_S, rel=1e-12)
+    assert flows_of(result).served_s.tolist() == pytest.approx([5e-6, 5e-6 + 20e-6], rel=1e-12)
+    assert flows_of(result).end_s[0] == pytest.approx(5e-6 + CROSS_LEAF_S, rel=1e-12)
 
 
 def test_link_busy_time_is_bytes_over_capacity(small: Fabric) -> None:
@@ -104,7 +110,7 @@ def test_same_inputs_same_times(small: Fabric) -> None:
     """The analytic model is deterministic: a rerun gives identical records."""
     flows = flow_list([0, 1, 2, 3], [2, 3, 0, 1], [1e6, 2e6, 3e6, 4e6], [0.0, 0.0, 1e-6, 1e-6])
     a, b = simulate(small, flows, "analytic"), simulate(small, flows, "analytic")
-    assert np.array_equal(a.flow_table.end_s, b.flow_table.end_s)
+    assert np.array_equal(flows_of(a).end_s, flows_of(b).end_s)
     assert np.array_equal(a.link_table.busy_s, b.link_table.busy_s)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,9 @@ import pytest
 from mpft_sim.errors import MpftError, SpecError
 from mpft_sim.sweep import SweepSpec, load_sweep, point_specs, sweep
 from mpft_sim.sweep.point import METRICS, make_tasks
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA, ROOT, SWEEPS, write_sweep
 
-SWEEPS = DATA / "sweep"
 BASIC = SWEEPS / "basic.yaml"
-
-
-def write_sweep(folder: Path, grid: dict[str, Any], **top: Any) -> Path:
-    """A sweep file in ``folder`` over the shared tiny fixtures (absolute paths)."""
-    data = {"name": "t", "topology": str(SWEEPS / "tiny-mpft.yaml"),
-            "workload": str(SWEEPS / "ep-small.yaml"), "model": "analytic", "grid": grid,
-            **top}
-    path = folder / "sweep.yaml"
-    path.write_text(json.dumps(data), encoding="utf-8")  # JSON is YAML
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -75,61 +63,7 @@ def test_no_grid_is_one_point(tmp_path: Path) -> None:
     assert len(load_sweep(write_sweep(tmp_path, {})).points()) == 1
 
 
-# -- the parameters ---------------------------------------------------------------------------
-
-ALIASES: list[tuple[str, Any, Callable[[Any, Any, Any], Any], Any]] = [
-    ("nodes", 8, lambda t, w, s: t.fabric.nodes, 8),
-    ("planes", 4, lambda t, w, s: (t.fabric.planes, t.node.nics), (4, 4)),
-    ("oversubscription", "3:1", lambda t, w, s: t.fabric.oversubscription, (3, 1)),
-    ("radix", 8, lambda t, w, s: t.fabric.switch.radix, 8),
-    ("routing", "spray", lambda t, w, s: t.routing.policy, "spray"),
-    ("cross_plane", "source", lambda t, w, s: t.routing.cross_plane, "source"),
-    ("failures", ["plane=1", "switch=p0/spine/0"],
-     lambda t, w, s: [f.what for f in t.failures], ["plane=1", "switch=p0/spine/0"]),
-    ("failures", [], lambda t, w, s: t.failures, ()),
-    ("tokens", 32, lambda t, w, s: w.tokens_per_gpu, 32),
-    ("micro_batches", 2, lambda t, w, s: w.micro_batches, 2),
-    ("ep", 8, lambda t, w, s: (w.layout.ep, w.layout.dp), (8, 16)),
-    ("ep", 32, lambda t, w, s: (w.layout.ep, w.layout.dp), (32, 32)),
-    ("topology.fabric.switch.port_bandwidth", "200Gb/s",
-     lambda t, w, s: t.fabric.switch.port_bandwidth_Bps, 25e9),
-    ("workload.expert_load.samples", 2, lambda t, w, s: w.expert_load.samples, 2),
-    ("model", "fluid", lambda t, w, s: s.model, "fluid"),
-    ("seed", 7, lambda t, w, s: s.seed, 7),
-    ("tolerance", 0.01, lambda t, w, s: s.tolerance, 0.01),
-]
-
-
-@pytest.mark.parametrize(("name", "value", "read", "expected"), ALIASES,
-                         ids=[f"{a[0]}={a[1]}" for a in ALIASES])
-def test_each_parameter_edits_the_right_keys(tmp_path: Path, name: str, value: Any,
-                                             read: Callable[[Any, Any, Any], Any],
-                                             expected: Any) -> None:
-    """A parameter's value lands on the keys it documents, in the validated specs."""
-    spec = load_sweep(write_sweep(tmp_path, {name: [value]}))
-    topology, workload, settings = point_specs(spec, 0)
-    assert read(topology, workload, settings) == expected
-
-
-def test_training_aliases_edit_the_batch(tmp_path: Path) -> None:
-    """For a training workload tokens and micro_batches set batch.tokens and
-    batch.micro_batches."""
-    path = write_sweep(tmp_path, {"tokens": [256], "micro_batches": [6]},
-                       workload=str(SWEEPS / "train-small.yaml"))
-    _, workload, _ = point_specs(load_sweep(path), 0)
-    assert (workload.batch.tokens, workload.batch.micro_batches) == (256, 6)  # type: ignore[union-attr]
-
-
-def test_planes_sets_ports_of_multi_port_nics(tmp_path: Path) -> None:
-    """With multi-port NICs, planes sets the ports per NIC instead of the NIC count."""
-    topo = tmp_path / "ports.yaml"
-    topo.write_text(json.dumps({
-        "name": "ports", "node": {"gpus": 4, "nics": 4, "nic": {"ports": 2}},
-        "fabric": {"kind": "multi-plane-fat-tree", "planes": 2, "nodes": 4,
-                   "switch": {"radix": 16}}}), encoding="utf-8")
-    spec = load_sweep(write_sweep(tmp_path, {"planes": [4]}, topology=str(topo)))
-    topology, _, _ = point_specs(spec, 0)
-    assert (topology.fabric.planes, topology.node.nic.ports, topology.node.nics) == (4, 4, 4)
+# -- file parameters (the other parameters: tests/sweep/test_params.py) ----------------------
 
 
 def test_file_parameters_choose_the_inputs(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,11 +24,11 @@ HEAD = ["design", "step time", "vs first", "dispatch", "combine", "p99 FCT", "ex
 
 
 def row(design: str, failures: tuple[str, ...] = (), vs_first: float | None = 1.0,
-        **metrics: object) -> DesignRow:
+        **metrics: Any) -> DesignRow:
     """A design's row with the given metrics (a training step's by default)."""
     metrics.setdefault("metric", "step_time_s")
     return DesignRow(design, "multi-plane-fat-tree", failures,
-                     Metrics(**metrics), vs_first, None)  # type: ignore[arg-type]
+                     Metrics(**metrics), vs_first, None)
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_the_time_column_is_named_by_the_metric(metric: str, title: str) -> None
 def test_money_rate_and_time_formats(field: str, value: float, column: str, cell: str) -> None:
     """Money in millions with two decimals, else whole dollars (cents under ten); rates with a
     metric prefix and their unit; times in a readable unit to four digits."""
-    metrics: dict[str, object] = {"time_s": 1.0, field: value}
+    metrics: dict[str, Any] = {"time_s": 1.0, field: value}
     if field == "perf_per_musd":
         metrics["perf_unit"] = "1/step_time per $M"
     rows = compare_table(Comparison("w", "fluid", (row("a", **metrics),)))

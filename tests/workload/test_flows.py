@@ -150,6 +150,7 @@ def test_flows_are_released_at_their_start_times(tiny: Fabric) -> None:
     flows = FlowList(np.array([0, 2, 4]), np.array([1, 3, 5]), np.array([1e3, 2e3, 3e3]),
                      np.array([5e-6, 0.0, 5e-6]), ("a", "b", "c"))
     table = simulate(tiny, flows).flow_table
+    assert table is not None
     assert table.release_s.tolist() == [5e-6, 0.0, 5e-6]
     assert table.src.tolist() == [0, 2, 4]
     assert [table.tags[t] for t in table.tag] == ["a", "b", "c"]

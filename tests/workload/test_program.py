@@ -120,8 +120,9 @@ def test_unknown_kind_or_category_is_a_value_error(builder: ProgramBuilder, kind
 
 def test_kinds_are_their_strings() -> None:
     """A task kind equals, and hashes as, the text written in ops.csv."""
-    assert TaskKind.MLP_W == "mlp_w"
-    assert {"mlp_w": 1}[TaskKind.MLP_W] == 1
+    text: str = "mlp_w"
+    assert text == TaskKind.MLP_W
+    assert {text: 1}[TaskKind.MLP_W] == 1
     assert str(TaskKind.ITEM_START) == "item_start"
     assert Category("") is Category.NONE
 
