@@ -21,6 +21,7 @@ from mpft_sim.progress import ProgressCallback
 from mpft_sim.results import Breakdown, Metrics, Result, RunSummary, metrics_row
 from mpft_sim.results.summary import to_plain
 from mpft_sim.spec.prices import PriceBook
+from mpft_sim.spec.run import RunOptions
 from mpft_sim.spec.topology import FailureSpec, TopologySpec, load_topology
 from mpft_sim.spec.workload import WorkloadSpec, load_workload
 from mpft_sim.topology.build import build_fabric
@@ -71,10 +72,12 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for compare.json (rows, then each design's summary under
         ``details``)."""
+        # a comparison assembled by hand may come without its runs' summaries
+        details = ([{"design": r.design, **s.to_dict()}
+                    for r, s in zip(self.rows, self.summaries, strict=True)]
+                   if self.summaries else [])
         return {"workload": self.workload, "model": self.model, "metric": self.metric,
-                "designs": [r.to_dict() for r in self.rows],
-                "details": [{"design": r.design, **s.to_dict()}
-                            for r, s in zip(self.rows, self.summaries, strict=True)]}
+                "designs": [r.to_dict() for r in self.rows], "details": details}
 
     def to_dataframe(self) -> Any:
         """The rows as a pandas DataFrame (needs pandas).
@@ -120,6 +123,9 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
     -------
     Comparison
     """
+    # the run options are checked once, before any design is built
+    RunOptions(model=model, seed=seed, routing=routing, cross_plane=cross_plane,  # type: ignore[arg-type]
+               tolerance=tolerance)
     work = workload if not isinstance(workload, str | Path) else load_workload(workload)
     specs = [t if isinstance(t, TopologySpec) else load_topology(t) for t in topologies]
     rows, summaries, results = [], [], []

@@ -130,3 +130,17 @@ def test_rows_as_a_dataframe(comparison: Comparison) -> None:
     assert list(frame.columns[3:3 + len(METRICS)]) == list(METRICS)
     assert frame["time_s"].tolist() == [r.metrics.time_s for r in comparison.rows]
     assert frame.loc[3, "failures"] == ["plane=0"]
+
+
+def test_hand_made_comparison_without_summaries(comparison: Comparison) -> None:
+    """A comparison assembled from rows alone serialises with empty details."""
+    bare = Comparison(comparison.workload, comparison.model, comparison.rows)
+    data = bare.to_dict()
+    assert data["details"] == [] and len(data["designs"]) == len(comparison.rows)
+
+
+def test_a_bad_model_is_refused_before_any_design_runs() -> None:
+    """compare checks its run options first: the error names the option, not a design."""
+    with pytest.raises(SpecError) as info:
+        compare(DESIGNS, EP, "analytc")  # type: ignore[arg-type]
+    assert " on " not in str(info.value) and "model" in str(info.value)

@@ -309,12 +309,15 @@ def gantt(ops: OpTable, max_lanes: int = MAX_LANES) -> Gantt:
     lanes = np.concatenate(lane_idx) if lane_idx else np.zeros(0, dtype=np.int64)
     stream = np.array([_STREAMS.get(str(s), 1) for s in ops.stream[idx]], dtype=np.int64)
     # classify each distinct (stream, kind, category) once: 150k tasks have a few dozen
-    keys = np.array([f"{a}\0{b}\0{c}" for a, b, c in
-                     zip(ops.stream[idx], ops.kind[idx], ops.category[idx], strict=True)],
-                    dtype=str)
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    classes = np.array([op_class(*str(u).split("\0")) for u in uniq],
-                       dtype=object)[inverse]
+    known: dict[tuple[str, str, str], str] = {}
+    found = []
+    for a, b, c in zip(ops.stream[idx].tolist(), ops.kind[idx].tolist(),
+                       ops.category[idx].tolist(), strict=True):
+        task = (str(a), str(b), str(c))
+        if task not in known:
+            known[task] = op_class(*task)
+        found.append(known[task])
+    classes = np.array(found, dtype=object)
     single_job = len(set(job_of.values())) == 1
     labels = []
     for n in rows:

@@ -65,6 +65,11 @@ def _both(bytes_per_s: float) -> str:
     return f"{format_bitrate(bytes_per_s)} ({format_bandwidth(bytes_per_s)})"
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """``1 leaf``, ``8 leaves``, ``2,048 GPUs``."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def _kind_words(info: dict[str, Any]) -> str:
     kind = str(info["kind"]).replace("-fat-tree", " fat-tree")
     if "tiers" not in info:
@@ -90,13 +95,12 @@ def describe_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
     gpus, nodes = int(info["gpus"]), int(info["nodes"])
     per_node = gpus // nodes if nodes else 0
     plural = {"leaf": "leaves", "switch": "switches"}
-    tiers = ", ".join(f"{n:,} {plural.get(t, t + 's') if n != 1 else t}"
-                      for t, n in info["switches_by_tier"].items())
+    tiers = ", ".join(_count(n, t, plural.get(t)) for t, n in info["switches_by_tier"].items())
     cables = ", ".join(f"{t} {n:,}" for t, n in info["links_by_tier"].items())
     lines = [
         ("design", f"{info['name']}: {_kind_words(info)}"),
-        ("servers", f"{nodes:,} of {per_node} GPUs: {gpus:,} GPUs (the radix and tiers hold at "
-                    f"most {int(info['max_gpus']):,})"),
+        ("servers", f"{nodes:,} of {_count(per_node, 'GPU')}: {_count(gpus, 'GPU')} (the "
+                    f"radix and tiers hold at most {int(info['max_gpus']):,})"),
         ("switches", f"{int(info['switches']):,}: {tiers}" if tiers else "0"),
         ("switch ports", f"{int(info['radix'])} x {_both(float(info['port_bandwidth_Bps']))}"),
         ("switch-switch cables", f"{int(info['links']):,}" + (f" ({cables})" if cables else "")),
@@ -105,12 +109,12 @@ def describe_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     per_plane = info.get("per_plane")
     if per_plane:
-        spines = (f", {per_plane['spines']:,} spines" if per_plane["spines"] else "")
-        cores = (f", {per_plane['cores']:,} cores" if per_plane["cores"] else "")
-        lines.append(("per plane", f"{per_plane['endpoints']:,} endpoints, "
-                                   f"{per_plane['leaves']:,} leaves{spines}{cores}; a leaf has "
-                                   f"{per_plane['leaf_down_ports']} ports down and "
-                                   f"{per_plane['leaf_up_ports']} up"))
+        spines = f", {_count(per_plane['spines'], 'spine')}" if per_plane["spines"] else ""
+        cores = f", {_count(per_plane['cores'], 'core')}" if per_plane["cores"] else ""
+        lines.append(("per plane", f"{_count(per_plane['endpoints'], 'endpoint')}, "
+                                   f"{_count(per_plane['leaves'], 'leaf', 'leaves')}{spines}"
+                                   f"{cores}; a leaf has {per_plane['leaf_down_ports']} ports "
+                                   f"down and {per_plane['leaf_up_ports']} up"))
     bisection = info.get("bisection_Bps")
     lines.append(("bisection bandwidth", f"{_both(float(bisection))} per direction"
                   if bisection is not None else "-"))

@@ -187,3 +187,19 @@ def test_draw_is_the_documented_size(tmp_path: Path, lanes: int) -> None:
     path = tmp_path / "timeline.png"
     draw(g, path)
     assert png_size(path.read_bytes()) == size_px(REPORT_WIDTH_IN, timeline_height_in(lanes))
+
+
+def test_a_task_without_category_is_other() -> None:
+    """A task whose category is empty is classed as 'other', not a crash."""
+    import numpy as np
+
+    from mpft_sim.report.timeline import gantt
+    from mpft_sim.results.tables import OpTable
+
+    def obj(*values: str) -> np.ndarray:
+        return np.array(values, dtype=object)
+
+    table = OpTable(job=obj("t"), lane=obj("t:a"), ranks=obj("0"), stream=obj("compute"),
+                    kind=obj("attn"), category=obj(""), label=obj(""), chunk=np.array([0]),
+                    start_s=np.array([0.0]), end_s=np.array([1.0]), flows=np.array([0]))
+    assert gantt(table).classes.tolist() == ["other"]
