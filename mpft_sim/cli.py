@@ -109,6 +109,10 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Fail a component besides the topology's failures: plane=3, "
                           "switch=p0/spine/1, nic=n4/nic2, link='p0/leaf/0 - p0/spine/1'. "
                           "Repeatable."),
+        click.option("--degrade", "degrades", multiple=True, metavar="KIND=NAME:FACTOR",
+                     help="Run a component at a fraction of its bandwidth: plane=3:0.5, "
+                          "nic=n4/nic2:0.25, link='p0/leaf/0 - p0/spine/1:0.5' (a 400G link "
+                          "trained down to 200G). Repeatable."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -153,7 +157,8 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @display_options
 def simulate(topology: str, workload: str, out_dir: str | None, model: str, tolerance: float,
              seed: int | None, routing: str | None, cross_plane: str | None,
-             fails: Sequence[str], flow_paths: bool, table_format: str | None,
+             fails: Sequence[str], degrades: Sequence[str], flow_paths: bool,
+             table_format: str | None,
              no_flows: bool, quiet: bool, verbose: bool) -> None:
     """Run WORKLOAD on TOPOLOGY; write the run directory: summary.json, links.csv,
     timeline.csv, flows.csv, ops.csv, report.md, report.html and the figures."""
@@ -168,7 +173,8 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, tole
     with Display(quiet=quiet, verbose=verbose) as display:
         result = run(topology, workload, model, seed=seed or 0,  # type: ignore[arg-type]
                      routing=routing, cross_plane=cross_plane, failures=fails,
-                     tolerance=tolerance, keep_paths=True if flow_paths else None,
+                     degrade=degrades, tolerance=tolerance,
+                     keep_paths=True if flow_paths else None,
                      progress=display)
         info = result.summary.info
         out = Path(out_dir) if out_dir else Path("reports") / f"{info.topology}--{info.workload}"
@@ -199,6 +205,23 @@ def report(run_dir: str) -> None:
 
 
 @cli.command()
+@click.argument("run_dir", type=DIR)
+@click.option("--format", "fmt", type=click.Choice(["htsim", "m4"]), required=True,
+              help="htsim: a connection matrix and a -topo fat-tree per plane; m4: the "
+                   "fabric, flows and paths.")
+@click.option("-o", "--out", "out_dir", metavar="DIR", type=DIR,
+              help="Output folder (default: RUN_DIR/htsim or RUN_DIR/m4).")
+def export(run_dir: str, fmt: str, out_dir: str | None) -> None:
+    """Write the flows of RUN_DIR as input to a packet-level simulator, to cross-check the
+    run (docs/validation.md). The run must keep its flows' paths: simulate --flow-paths."""
+    from mpft_sim.export import export_run
+
+    out = Path(out_dir) if out_dir else Path(run_dir) / fmt
+    files = export_run(run_dir, out, fmt)  # type: ignore[arg-type]
+    click.echo(f"wrote {out}/ ({', '.join(files)})")
+
+
+@cli.command()
 @click.argument("topologies", nargs=-1, required=True, type=FILE)
 @click.option("--workload", "workload_file", required=True, metavar="WORKLOAD", type=FILE,
               help="The workload every design runs.")
@@ -211,8 +234,8 @@ def report(run_dir: str) -> None:
 @display_options
 def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, model: str,
             tolerance: float, seed: int | None, routing: str | None, cross_plane: str | None,
-            fails: Sequence[str], prices_file: str | None, as_json: bool, quiet: bool,
-            verbose: bool) -> None:
+            fails: Sequence[str], degrades: Sequence[str], prices_file: str | None,
+            as_json: bool, quiet: bool, verbose: bool) -> None:
     """Run one WORKLOAD on each of TOPOLOGIES and compare them side by side.
 
     Writes compare.json, compare.txt, compare.md, compare.html and plots into DIR.
@@ -235,7 +258,8 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
     with Display(quiet=quiet, verbose=verbose) as display:
         result = run_compare(specs, work, model, seed=seed or 0,  # type: ignore[arg-type]
                              routing=routing, cross_plane=cross_plane, failures=fails,
-                             tolerance=tolerance, prices=book, progress=display)
+                             degrade=degrades, tolerance=tolerance, prices=book,
+                             progress=display)
         display.phase(REPORT, design="comparison")
         with staged_dir(out) as tmp:
             files = write_comparison(result, tmp)
@@ -260,7 +284,8 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
 @click.option("--resume", is_flag=True, help="Keep the points an earlier run finished.")
 @display_options
 def sweep(sweep_file: str, out_dir: str | None, seed: int | None, routing: str | None,
-          cross_plane: str | None, fails: Sequence[str], jobs: int | None, executor: str,
+          cross_plane: str | None, fails: Sequence[str], degrades: Sequence[str],
+          jobs: int | None, executor: str,
           scheduler: str | None, resume: bool, quiet: bool, verbose: bool) -> None:
     """Run every point of a SWEEP_FILE grid; write sweep.csv, sweep.json and plots.
 
@@ -280,7 +305,8 @@ def sweep(sweep_file: str, out_dir: str | None, seed: int | None, routing: str |
     with Display(quiet=quiet, verbose=verbose) as display:
         result = run_sweep(spec, out, jobs=jobs, executor=executor, scheduler=scheduler,
                            resume=resume, progress=display.points, seed=seed,
-                           routing=routing, cross_plane=cross_plane, failures=fails)
+                           routing=routing, cross_plane=cross_plane, failures=fails,
+                           degrade=degrades)
     errors = [r for r in result.rows if r.get("error")]
     click.echo(f"{spec.name}: {len(result.rows)} points ({result.ran} run, {result.resumed} "
                f"resumed, {len(errors)} invalid)")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MpftError", "RoutingError", "SimulationError", "SpecError", "short_repr"]
+__all__ = ["ExportError", "MpftError", "RoutingError", "SimulationError", "SpecError",
+           "short_repr"]
 
 _NO_VALUE: Any = object()
 
@@ -85,6 +86,11 @@ class RoutingError(MpftError):
 
 class SimulationError(MpftError):
     """Raised when a simulation cannot complete (a deadlock in a program, say)."""
+
+
+class ExportError(MpftError):
+    """Raised when a run cannot be exported for a packet-level simulator: it kept no flow
+    paths, or its fabric has no equivalent in the simulator's topology."""
 
 
 def short_repr(value: Any, limit: int = 60) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.errors import SpecError
-from mpft_sim.spec.topology import TopologySpec
+from mpft_sim.spec.topology import FailureSpec, TopologySpec
 from mpft_sim.topology.fabric import Fabric, Layout, LinkKind, NodeKind, resolve_node
 from mpft_sim.topology.sizing import port_plane_leaf, size_fabric
 
@@ -219,15 +219,21 @@ def _build_tree(spec: TopologySpec) -> Fabric:
     src = cab.directed("src").astype(np.int32)
     dst = cab.directed("dst").astype(np.int32)
     link_plane = cab.directed("plane").astype(np.int16)
-    node_alive, link_alive = _apply_failures(spec, lay, src, dst, node_kind, node_plane,
-                                             link_plane)
+    link_kind = cab.directed("kind").astype(np.int8)
+    node_alive, link_alive, degrade = _apply_failures(spec, lay, src, dst, node_kind,
+                                                      node_plane, link_plane, link_kind)
+    line = cab.directed("capacity").astype(np.float64)
+    # packets on the InfiniBand/RoCE cables carry headers: payload moves at the goodput
+    switched = (link_kind == LinkKind.ENDPOINT) | (link_kind == LinkKind.FABRIC)
+    goodput = np.where(switched, fab.transport.goodput, 1.0)
     return Fabric(
         spec=spec, size=size, layout=lay,
         node_kind=node_kind, node_plane=node_plane,
         link_src=src, link_dst=dst,
-        capacity_Bps=cab.directed("capacity").astype(np.float64),
+        capacity_Bps=line * goodput * degrade,
         latency_s=cab.directed("latency").astype(np.float64),
-        link_kind=cab.directed("kind").astype(np.int8),
+        line_rate_Bps=line, degrade=degrade,
+        link_kind=link_kind,
         link_plane=link_plane,
         link_tier=cab.directed("tier").astype(np.int8),
         link_alive=link_alive, node_alive=node_alive,
@@ -243,35 +249,67 @@ def _build_tree(spec: TopologySpec) -> Fabric:
 def _apply_failures(
     spec: TopologySpec, lay: Layout, src: NDArray[np.int32], dst: NDArray[np.int32],
     node_kind: NDArray[np.int8], node_plane: NDArray[np.int16], link_plane: NDArray[np.int16],
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """Alive masks of nodes and links once the spec's failures are removed."""
+    link_kind: NDArray[np.int8],
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64]]:
+    """Alive masks of nodes and links once the spec's failures are removed, and the fraction
+    of its bandwidth each link keeps once the degraded components are slowed down.
+
+    A failure with a factor in (0, 1] degrades instead of removing: every link of a plane or
+    a switch, the cables of a NIC's ports, or the cables between two nodes keep that fraction
+    of their bandwidth. Two degradations of one link multiply.
+    """
     node_alive = np.ones(len(node_kind), dtype=bool)
     link_alive = np.ones(len(src), dtype=bool)
+    degrade = np.ones(len(src))
     for i, failure in enumerate(spec.failures):
         key: tuple[str | int, ...] = ("failures", i)
-        if failure.plane is not None:
-            node_alive[(node_plane == failure.plane) & (node_kind >= NodeKind.LEAF)] = False
-            link_alive[link_plane == failure.plane] = False
-        elif failure.link is not None:
-            ends = re.split(r"\s+-\s+|\s*-\s*(?=[np]\d)", failure.link.strip())
-            if len(ends) != 2:
-                raise SpecError("expected two node names joined by ' - '", (*key, "link"),
-                                failure.link)
-            a, b = (resolve_node(lay, e, (*key, "link")) for e in ends)
-            cables = ((src == a) & (dst == b)) | ((src == b) & (dst == a))
-            if not cables.any():
-                raise SpecError(f"no cable between {ends[0]} and {ends[1]}", (*key, "link"),
-                                failure.link)
-            link_alive[cables] = False
+        links = _failed_links(failure, key, lay, src, dst, node_kind, link_plane, link_kind)
+        if failure.dead:
+            link_alive[links] = False
+            if failure.plane is not None:
+                node_alive[(node_plane == failure.plane) & (node_kind >= NodeKind.LEAF)] = False
+            elif failure.switch is not None or failure.nic is not None:
+                node_alive[_node_of(failure, key, lay)] = False
         else:
-            name = failure.switch if failure.switch is not None else failure.nic
-            assert name is not None
-            what = "switch" if failure.switch is not None else "nic"
-            n = resolve_node(lay, name, (*key, what))
-            want = (NodeKind.LEAF, NodeKind.SPINE, NodeKind.CORE) if what == "switch" else (
-                NodeKind.NIC,)
-            if node_kind[n] not in want:
-                raise SpecError(f"not a {what}", (*key, what), name)
-            node_alive[n] = False
-            link_alive[(src == n) | (dst == n)] = False
-    return node_alive, link_alive
+            assert failure.factor is not None
+            degrade[links] *= failure.factor
+    return node_alive, link_alive, degrade
+
+
+def _node_of(failure: FailureSpec, key: tuple[str | int, ...], lay: Layout) -> int:
+    name = failure.switch if failure.switch is not None else failure.nic
+    assert name is not None
+    return resolve_node(lay, name, (*key, "switch" if failure.switch is not None else "nic"))
+
+
+def _failed_links(
+    failure: FailureSpec, key: tuple[str | int, ...], lay: Layout, src: NDArray[np.int32],
+    dst: NDArray[np.int32], node_kind: NDArray[np.int8], link_plane: NDArray[np.int16],
+    link_kind: NDArray[np.int8],
+) -> NDArray[np.bool_]:
+    """The links a failed or degraded component takes down or slows down, as a mask."""
+    if failure.plane is not None:
+        return link_plane == failure.plane
+    if failure.link is not None:
+        ends = re.split(r"\s+-\s+|\s*-\s*(?=[np]\d)", failure.link.strip())
+        if len(ends) != 2:
+            raise SpecError("expected two node names joined by ' - '", (*key, "link"),
+                            failure.link)
+        a, b = (resolve_node(lay, e, (*key, "link")) for e in ends)
+        cables = ((src == a) & (dst == b)) | ((src == b) & (dst == a))
+        if not cables.any():
+            raise SpecError(f"no cable between {ends[0]} and {ends[1]}", (*key, "link"),
+                            failure.link)
+        return cables
+    what = "switch" if failure.switch is not None else "nic"
+    n = _node_of(failure, key, lay)
+    want = (NodeKind.LEAF, NodeKind.SPINE, NodeKind.CORE) if what == "switch" else (
+        NodeKind.NIC,)
+    if node_kind[n] not in want:
+        raise SpecError(f"not a {what}", (*key, what), getattr(failure, what))
+    touching = (src == n) | (dst == n)
+    if what == "nic" and not failure.dead:
+        # a NIC at a fraction of its bandwidth is its ports trained down: the PCIe side keeps
+        # its own rate (a dead NIC takes its PCIe links with it)
+        touching &= link_kind == LinkKind.ENDPOINT
+    return touching
