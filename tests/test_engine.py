@@ -24,7 +24,7 @@ from mpft_sim.spec.topology import (
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric
 from mpft_sim.workload.flows import FlowList
-from tests.conftest import TOPOLOGIES
+from tests.conftest import TOPOLOGIES, no_overhead
 from tests.reference import reference_fluid
 
 
@@ -111,9 +111,10 @@ def test_tolerance_error_is_bounded() -> None:
 
 
 class TestAnalyticAgreement:
-    """Where every flow of a phase is held by equally loaded links, the models agree."""
+    """Where every flow of a phase is held by equally loaded links, the models agree (the
+    closed forms at line rate: transport overhead pinned off)."""
 
-    fabric = build_fabric(load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml"))
+    fabric = build_fabric(no_overhead(load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml")))
 
     def both(self, flows: FlowList, **kw: object) -> tuple[Result, Result]:
         return (simulate(self.fabric, flows, "fluid", **kw),  # type: ignore[arg-type]
@@ -177,7 +178,7 @@ def test_same_seed_same_result() -> None:
 def test_failed_plane_costs_bandwidth() -> None:
     """With plane 0 failed, the traffic of every GPU 0 moves to another plane and shares
     its NICs: a sprayed permutation at one flow per NIC takes twice as long."""
-    spec = load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml")
+    spec = no_overhead(load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml"))
     healthy = build_fabric(spec)
     broken = build_fabric(dataclasses.replace(spec, failures=(FailureSpec(plane=0),)))
     src = np.arange(0, 256 * 8)

@@ -131,6 +131,16 @@ def test_roce_flow_alone() -> None:
     assert result.flow_table.end_s[0] == pytest.approx(fct, rel=1e-12)
 
 
+def test_the_default_follows_the_latency_preset() -> None:
+    """With no transport section the fabric's latency preset names the link layer: an
+    InfiniBand fabric carries InfiniBand headers, a RoCE one RoCE headers."""
+    assert tree(2).fabric.transport == TransportSpec(preset="infiniband")
+    assert tree(2, latency="roce").fabric.transport == TransportSpec(preset="roce")
+    result = run(tree(2), [0], [1], [1e6])
+    fct = 1e6 / (LINE * IB_GOODPUT) + IB_SAME_LEAF + IB_ACK_SAME_LEAF
+    assert result.flow_table.end_s[0] == pytest.approx(fct, rel=1e-12)
+
+
 def test_flows_share_the_goodput() -> None:
     """Two flows into one NIC share its goodput max-min: each at half of it."""
     spec = tree(4, TransportSpec(preset="infiniband"))

@@ -248,8 +248,6 @@ def parse_ratio(value: object) -> tuple[int, int]:
     raise ValueError("expected a down:up port ratio such as '1:1' or '3:1'")
 
 
-_DEFAULT_TRANSPORT: TransportPreset = "none"
-
 _KIND_KEYS = {
     "q": ("slim-fly",),
     "endpoints_per_switch": ("slim-fly", "dragonfly"),
@@ -294,7 +292,7 @@ class FabricSpec(Spec):
         if self.transport.preset is None:
             # the link layer the latency preset names carries its own packet overhead
             object.__setattr__(self, "transport", dataclasses.replace(
-                self.transport, preset=_DEFAULT_TRANSPORT))
+                self.transport, preset=self.latency.preset))
 
     @property
     def is_tree(self) -> bool:
