@@ -185,7 +185,7 @@ def utilisation_heatmap(edges_s: ArrayLike, groups: Sequence[str], util: ArrayLi
     if live and means[live].max() > 0:
         busiest = max(live, key=lambda i: (means[i], -i))
         ax.set_title(f"Link utilisation over time, per plane and tier\nbusiest group: "
-                     f"{labels[busiest]}, {means[busiest]:.0%} over the run and "
+                     f"{_group_label(names[busiest])}, {means[busiest]:.0%} over the run and "
                      f"{grid[busiest].max():.0%} in its busiest time bin")
     else:
         ax.set_title("Link utilisation over time, per plane and tier: no link carried traffic")
@@ -404,7 +404,7 @@ def plane_balance(plane: ArrayLike, tier: ArrayLike, bytes_: ArrayLike, alive: A
         if p in dead:
             ax.axvspan(i - 0.45, i + 0.45, facecolor="#eeeeee", edgecolor="#c03030",
                        hatch="///", linewidth=0, zorder=0)
-        elif slow[p]:
+        elif slow[p].startswith("at "):  # the whole plane is degraded
             ax.axvspan(i - 0.45, i + 0.45, facecolor="#fdf0dd", linewidth=0, zorder=0)
     ax.set_xlim(-0.5, len(planes) - 0.5)
     top = float(total.max() * factor) if total.max() > 0 else 1.0
@@ -425,7 +425,9 @@ def plane_balance(plane: ArrayLike, tier: ArrayLike, bytes_: ArrayLike, alive: A
         if dead:
             parts.append(f"plane{'s' if len(dead) > 1 else ''} "
                          f"{', '.join(map(str, dead))} failed")
-        parts += [f"plane {p} {slow[p]}" for p in planes if slow[p] and p not in dead]
+        whole = [p for p in planes if slow[p].startswith("at ") and p not in dead]
+        if whole:  # a degraded plane is news; a few slow cables are in the tick labels
+            parts.append(", ".join(f"plane {p} {slow[p]}" for p in whole))
         if worst[2] < 0:
             parts.append("no traffic crossed the fabric")
         elif abs(worst[0]) < 0.001:
