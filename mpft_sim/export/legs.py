@@ -48,6 +48,8 @@ class Legs:
 
 
 def require_paths(run: Run) -> tuple[FlowTable, Paths]:
+    """The run's flows and their paths; :class:`ExportError` saying what to rerun if it
+    kept neither or no paths."""
     flows = run.flow_table
     if flows is None:
         raise ExportError("the run has no flows table (it was written with --no-flows): rerun "
@@ -82,6 +84,13 @@ def _whole_bytes(size: FloatArray, flow_ptr: IntArray, share: FloatArray) -> Int
 
 
 def legs_of(run: Run) -> Legs:
+    """Every path of the run's flows taken apart (see :class:`Legs`), vectorised over paths.
+
+    Raises
+    ------
+    ExportError
+        If the run kept no flows or no paths, or a PCIe hop ends at something else than a GPU.
+    """
     flows, paths = require_paths(run)
     lk = run.link_table
     g = run.summary.info.gpus_per_node
@@ -117,17 +126,19 @@ def legs_of(run: Run) -> Legs:
         src_gpu[network] = gpu_ranks(lk.src[paths.links[pcie_first[network]]], g)
         dst_gpu[network] = gpu_ranks(lk.dst[paths.links[pcie_last[network]]], g)
     return Legs(path_flow=path_flow,
-                 bytes=_whole_bytes(flows.size_bytes, paths.flow_ptr, paths.share),
-                 src_gpu=src_gpu, dst_gpu=dst_gpu, up_link=up, down_link=down, plane=plane)
+                bytes=_whole_bytes(flows.size_bytes, paths.flow_ptr, paths.share),
+                src_gpu=src_gpu, dst_gpu=dst_gpu, up_link=up, down_link=down, plane=plane)
 
 
 def gpu_ranks(names: NDArray[np.object_], g: int) -> IntArray:
+    """Global ranks of GPU names (``n12/gpu3``) with ``g`` GPUs per server, vectorised."""
     uniq, inv = np.unique(names.astype(str), return_inverse=True)
     ranks = np.array([gpu_rank(n, g) for n in uniq.tolist()], dtype=np.int64)
     return ranks[inv] if len(names) else np.zeros(0, dtype=np.int64)
 
 
 def gpu_rank(name: str, g: int) -> int:
+    """The global rank of one GPU name; :class:`ExportError` if it is not a GPU's."""
     m = GPU_NAME.fullmatch(name)
     if m is None:
         raise ExportError(f"expected a GPU at the end of a PCIe hop, found {name!r}")
@@ -135,10 +146,12 @@ def gpu_rank(name: str, g: int) -> int:
 
 
 def gpu_name(rank: int, g: int) -> str:
+    """The name of global rank ``rank`` with ``g`` GPUs per server."""
     return f"n{rank // g}/gpu{rank % g}"
 
 
 def fabric_of(run: Run) -> FabricInfo:
+    """The fabric shape the run recorded; :class:`ExportError` for a run written before."""
     fabric = run.summary.info.fabric
     if fabric is None:
         raise ExportError("the run does not record the shape of its fabric (it was written by "
@@ -147,17 +160,20 @@ def fabric_of(run: Run) -> FabricInfo:
 
 
 def header(run: Run, what: str) -> list[str]:
+    """The comment line that opens an exported file: which run, and what the file holds."""
     info = run.summary.info
     return [f"# mpft-sim export: {info.workload} on {info.topology} ({info.model} model, seed "
             f"{info.seed}): {what}"]
 
 
 def lines_chained(head: list[str], body: Iterable[str]) -> Iterator[str]:
+    """The lines of ``head``, then those of ``body`` (written as they come)."""
     yield from head
     yield from body
 
 
 def rows_csv(header: list[str], rows: Iterable[tuple[object, ...]]) -> Iterator[str]:
+    """CSV lines: the header, then one line per row (quoted where CSV needs it)."""
     yield ",".join(header)
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="")
