@@ -194,3 +194,12 @@ def test_the_run_records_its_transport() -> None:
     assert (info.fabric.transport, info.fabric.mtu_bytes, info.fabric.header_bytes,
             info.fabric.ack) == ("roce", 4096, 82, True)
     assert info.fabric.goodput == ROCE_GOODPUT
+
+
+def test_describe_states_the_transport() -> None:
+    """mpft-sim describe shows a tree's packet overhead and goodput."""
+    from mpft_sim.topology.describe import describe_topology
+
+    info = describe_topology(tree(4, latency="roce"))
+    assert info["transport"] == {"preset": "roce", "mtu_bytes": 4096, "header_bytes": 82,
+                                 "ack": True, "goodput": ROCE_GOODPUT}

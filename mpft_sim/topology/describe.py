@@ -20,7 +20,8 @@ def describe_topology(spec: TopologySpec) -> dict[str, Any]:
         cables), ``endpoint_links, max_gpus`` (what the radix and tiers could hold),
         ``bisection_Bps`` (half the smaller of the endpoint and the tier-to-tier capacity,
         per direction, summed over planes; null for cost-only designs), ``oversubscription``
-        (leaf down:up), and the shape of one plane for the fat-tree kinds.
+        (leaf down:up), and for the fat-tree kinds the shape of one plane and the transport
+        (packet overhead and goodput of the switched links).
     """
     size = size_fabric(spec)
     fab = spec.fabric
@@ -55,4 +56,8 @@ def describe_topology(spec: TopologySpec) -> dict[str, Any]:
         }
         out["routing"] = {"policy": spec.routing.policy, "cross_plane": spec.routing.cross_plane}
         out["failures"] = [f.what for f in spec.failures]
+        t = fab.transport
+        out["transport"] = {"preset": t.preset, "mtu_bytes": t.mtu_bytes,
+                            "header_bytes": t.header_bytes, "ack": t.ack,
+                            "goodput": t.goodput}
     return out
