@@ -22,12 +22,14 @@ if TYPE_CHECKING:
     from mpft_sim.comparison import Comparison, compare
     from mpft_sim.engine import simulate
     from mpft_sim.errors import (
+        ExportError,
         JobTooLargeError,
         MpftError,
         RoutingError,
         SimulationError,
         SpecError,
     )
+    from mpft_sim.export import export_run
     from mpft_sim.output import write_run
     from mpft_sim.results import Metrics, Result, Run, RunSummary, load_run
     from mpft_sim.spec.prices import PriceBook, default_prices, load_prices
@@ -43,8 +45,8 @@ if TYPE_CHECKING:
 # (``mpft-sim --help``, ``validate``) starts without loading numba, scipy or matplotlib.
 _HOME = {
     "Comparison": "comparison", "compare": "comparison", "simulate": "engine",
-    "JobTooLargeError": "errors", "MpftError": "errors", "RoutingError": "errors",
-    "SimulationError": "errors",
+    "ExportError": "errors", "JobTooLargeError": "errors", "MpftError": "errors",
+    "RoutingError": "errors", "SimulationError": "errors", "export_run": "export",
     "SpecError": "errors", "write_run": "output", "Metrics": "results", "Result": "results",
     "Run": "results", "RunSummary": "results", "load_run": "results",
     "PriceBook": "spec.prices", "default_prices": "spec.prices", "load_prices": "spec.prices",
@@ -72,6 +74,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "BillOfMaterials",
     "Comparison",
+    "ExportError",
     "Fabric",
     "JobTooLargeError",
     "Metrics",
@@ -93,6 +96,7 @@ __all__ = [
     "compare",
     "default_prices",
     "describe_topology",
+    "export_run",
     "load_prices",
     "load_run",
     "load_topology",

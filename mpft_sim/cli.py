@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from mpft_sim.errors import MpftError
-from mpft_sim.spec.run import MODELS, RunOptions
+from mpft_sim.spec.run import MODELS, RunOptions, run_failures
 from mpft_sim.spec.topology import CROSS_PLANE_POLICIES, ROUTING_POLICIES
 from mpft_sim.units import format_rate, format_time
 
@@ -122,6 +122,10 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Fail a component besides the topology's failures: plane=3, "
                           "switch=p0/spine/1, nic=n4/nic2, link='p0/leaf/0 - p0/spine/1'. "
                           "Repeatable."),
+        click.option("--degrade", "degrades", multiple=True, metavar="KIND=NAME:FACTOR",
+                     help="Run a component at a fraction of its bandwidth: plane=3:0.5, "
+                          "nic=n4/nic2:0.25, link='p0/leaf/0 - p0/spine/1:0.5' (a 400G link "
+                          "trained down to 200G). Repeatable."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -197,9 +201,9 @@ def preflight(estimates: Sequence[tuple[Any, Any]], dry_run: bool, max_flows: in
 @display_options
 def simulate(topology: str, workload: str, out_dir: str | None, model: str, tolerance: float,
              seed: int | None, routing: str | None, cross_plane: str | None,
-             fails: Sequence[str], flow_paths: bool, table_format: str | None,
-             no_flows: bool, dry_run: bool, max_flows: int | None, max_memory: str | None,
-             quiet: bool, verbose: bool) -> None:
+             fails: Sequence[str], degrades: Sequence[str], flow_paths: bool,
+             table_format: str | None, no_flows: bool, dry_run: bool, max_flows: int | None,
+             max_memory: str | None, quiet: bool, verbose: bool) -> None:
     """Run WORKLOAD on TOPOLOGY; write the run directory: summary.json, links.csv,
     timeline.csv, flows.csv, ops.csv, report.md, report.html and the figures."""
     import time
@@ -227,7 +231,8 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, tole
     with Display(quiet=quiet, verbose=verbose) as display:
         result = run(spec, work, model, seed=seed or 0,  # type: ignore[arg-type]
                      routing=routing, cross_plane=cross_plane, failures=fails,
-                     tolerance=tolerance, keep_paths=True if flow_paths else None,
+                     degrade=degrades, tolerance=tolerance,
+                     keep_paths=True if flow_paths else None,
                      progress=display)
         info = result.summary.info
         display.phase(REPORT)
@@ -257,6 +262,23 @@ def report(run_dir: str) -> None:
 
 
 @cli.command()
+@click.argument("run_dir", type=DIR)
+@click.option("--format", "fmt", type=click.Choice(["htsim", "m4"]), required=True,
+              help="htsim: a connection matrix and a -topo fat-tree per plane; m4: the "
+                   "fabric, flows and paths.")
+@click.option("-o", "--out", "out_dir", metavar="DIR", type=DIR,
+              help="Output folder (default: RUN_DIR/htsim or RUN_DIR/m4).")
+def export(run_dir: str, fmt: str, out_dir: str | None) -> None:
+    """Write the flows of RUN_DIR as input to a packet-level simulator, to cross-check the
+    run (docs/validation.md). The run must keep its flows' paths: simulate --flow-paths."""
+    from mpft_sim.export import export_run
+
+    out = Path(out_dir) if out_dir else Path(run_dir) / fmt
+    files = export_run(run_dir, out, fmt)  # type: ignore[arg-type]
+    click.echo(f"wrote {out}/ ({', '.join(files)})")
+
+
+@cli.command()
 @click.argument("topologies", nargs=-1, required=True, type=FILE)
 @click.option("--workload", "workload_file", required=True, metavar="WORKLOAD", type=FILE,
               help="The workload every design runs.")
@@ -270,9 +292,9 @@ def report(run_dir: str) -> None:
 @display_options
 def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, model: str,
             tolerance: float, seed: int | None, routing: str | None, cross_plane: str | None,
-            fails: Sequence[str], prices_file: str | None, as_json: bool, dry_run: bool,
-            max_flows: int | None, max_memory: str | None, quiet: bool,
-            verbose: bool) -> None:
+            fails: Sequence[str], degrades: Sequence[str], prices_file: str | None,
+            as_json: bool, dry_run: bool, max_flows: int | None, max_memory: str | None,
+            quiet: bool, verbose: bool) -> None:
     """Run one WORKLOAD on each of TOPOLOGIES and compare them side by side.
 
     Writes compare.json, compare.txt, compare.md, compare.html and plots into DIR.
@@ -302,7 +324,8 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
     with Display(quiet=quiet, verbose=verbose) as display:
         result = run_compare(specs, work, model, seed=seed or 0,  # type: ignore[arg-type]
                              routing=routing, cross_plane=cross_plane, failures=fails,
-                             tolerance=tolerance, prices=book, progress=display)
+                             degrade=degrades, tolerance=tolerance, prices=book,
+                             progress=display)
         display.phase(REPORT, design="comparison")
         with staged_dir(out) as tmp:
             files = write_comparison(result, tmp)
@@ -328,9 +351,10 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
 @limit_options
 @display_options
 def sweep(sweep_file: str, out_dir: str | None, seed: int | None, routing: str | None,
-          cross_plane: str | None, fails: Sequence[str], jobs: int | None, executor: str,
-          scheduler: str | None, resume: bool, dry_run: bool, max_flows: int | None,
-          max_memory: str | None, quiet: bool, verbose: bool) -> None:
+          cross_plane: str | None, fails: Sequence[str], degrades: Sequence[str],
+          jobs: int | None, executor: str, scheduler: str | None, resume: bool,
+          dry_run: bool, max_flows: int | None, max_memory: str | None, quiet: bool,
+          verbose: bool) -> None:
     """Run every point of a SWEEP_FILE grid; write sweep.csv, sweep.json and plots.
 
     Points stream to DIR/points.jsonl as they finish, so an interrupted sweep keeps them and
@@ -350,7 +374,7 @@ def sweep(sweep_file: str, out_dir: str | None, seed: int | None, routing: str |
     spec = load_sweep(sweep_file)
     costs = estimate_points(spec, RunOptions(
         routing=routing, cross_plane=cross_plane,  # type: ignore[arg-type]
-        failures=RunOptions.parse_failures(tuple(fails))))
+        failures=run_failures(fails, degrades)))
     if dry_run:
         for line in costs.lines(memory_ceiling(max_memory)):
             click.echo(line)
@@ -365,7 +389,8 @@ def sweep(sweep_file: str, out_dir: str | None, seed: int | None, routing: str |
     with Display(quiet=quiet, verbose=verbose) as display:
         result = run_sweep(spec, out, jobs=jobs, executor=executor, scheduler=scheduler,
                            resume=resume, progress=display.points, seed=seed,
-                           routing=routing, cross_plane=cross_plane, failures=fails)
+                           routing=routing, cross_plane=cross_plane, failures=fails,
+                           degrade=degrades)
     errors = [r for r in result.rows if r.get("error")]
     click.echo(f"{spec.name}: {len(result.rows)} points ({result.ran} run, {result.resumed} "
                f"resumed, {len(errors)} invalid)")

@@ -98,7 +98,8 @@ class Comparison:
 def compare(topologies: Sequence[TopologySpec | str | Path],
             workload: WorkloadSpec | str | Path, model: Model = "fluid", *, seed: int = 0,
             routing: str | None = None, cross_plane: str | None = None,
-            failures: Sequence[FailureSpec | str] = (), tolerance: float = 0.0,
+            failures: Sequence[FailureSpec | str] = (),
+            degrade: Sequence[FailureSpec | str] = (), tolerance: float = 0.0,
             prices: PriceBook | None = None, keep_results: bool = False,
             progress: ProgressCallback | None = None) -> Comparison:
     """Run ``workload`` on each design and compare them.
@@ -109,7 +110,7 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
         The designs, in the order the comparison lists them (the first is the reference).
     workload : WorkloadSpec or path
         What every design runs; it must fit each one.
-    model, seed, routing, cross_plane, failures, tolerance
+    model, seed, routing, cross_plane, failures, degrade, tolerance
         The run options, the same for every design (see :func:`mpft_sim.simulate`).
     prices : PriceBook, optional
         Unit prices for the network's cost (default: the shipped price book).
@@ -137,8 +138,8 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
         fabric = build_fabric(spec)
         try:
             result = simulate(fabric, work, model, seed=seed, routing=routing,
-                              cross_plane=cross_plane, failures=failures, tolerance=tolerance,
-                              progress=events)
+                              cross_plane=cross_plane, failures=failures, degrade=degrade,
+                              tolerance=tolerance, progress=events)
         except SpecError as exc:
             # say which design the workload does not fit (after the file, if it has one)
             where = f"{work.name} on {spec.name}"

@@ -26,11 +26,11 @@ from mpft_sim.network import FluidNetwork, Network, _schedule
 from mpft_sim.progress import BUILD, COMPILE, PLAN, SIMULATE, ProgressCallback, Reporter
 from mpft_sim.results.result import Result, summarise
 from mpft_sim.results.steps import Timings
-from mpft_sim.results.summary import EngineStats, Provenance, RunInfo
+from mpft_sim.results.summary import EngineStats, FabricInfo, Provenance, RunInfo
 from mpft_sim.results.tables import LinkGroup, LinkTable, OpTable, TimelineTable
 from mpft_sim.routing import Router
 from mpft_sim.sharing import Solver, max_min_rates
-from mpft_sim.spec.run import MODELS, Model, RunOptions
+from mpft_sim.spec.run import MODELS, Model, RunOptions, run_failures
 from mpft_sim.spec.schema import in_source
 from mpft_sim.spec.topology import FailureSpec, TopologySpec, load_topology
 from mpft_sim.spec.workload import FlowsWorkloadSpec, WorkloadSpec, load_workload
@@ -40,7 +40,7 @@ from mpft_sim.topology.fabric import Fabric, Tier
 from mpft_sim.workload.flows import FlowList, flow_program, read_flow_csv
 from mpft_sim.workload.program import JobInfo, Program
 
-__all__ = ["MODELS", "Model", "make_network", "run_program", "simulate"]
+__all__ = ["MODELS", "Model", "fabric_info", "make_network", "run_program", "simulate"]
 
 TIMELINE_BINS = 400
 """Time bins of a run's utilisation timeline."""
@@ -167,6 +167,20 @@ def _load_kernels() -> None:
     _kernels_loaded = True
 
 
+def fabric_info(fabric: Fabric) -> FabricInfo:
+    """The shape of one plane of a built fabric and its transport, as a run records them."""
+    tree = fabric.size.tree
+    assert tree is not None, "a built fabric is a tree"
+    t = fabric.spec.fabric.transport
+    assert t.preset is not None and t.mtu_bytes is not None and t.header_bytes is not None
+    return FabricInfo(kind=fabric.spec.fabric.kind, planes=fabric.size.planes,
+                      tiers=tree.tiers, radix=tree.radix, leaf_down=tree.down,
+                      leaf_up=tree.up, leaves=tree.leaves, spines=tree.spines,
+                      parallel=tree.parallel, pods=tree.pods, cores=tree.cores,
+                      core_parallel=tree.core_parallel, transport=t.preset,
+                      mtu_bytes=t.mtu_bytes, header_bytes=t.header_bytes, ack=bool(t.ack))
+
+
 def _sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -176,11 +190,10 @@ def _peak_rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)  # KiB on Linux
 
 
-def _failures(options: RunOptions, failures: Sequence[FailureSpec | str]) -> RunOptions:
-    extra = tuple(f for f in failures if isinstance(f, FailureSpec))
-    texts = [f for f in failures if isinstance(f, str)]
-    return dataclasses.replace(options, failures=options.failures + extra
-                               + RunOptions.parse_failures(texts))
+def _failures(options: RunOptions, failures: Sequence[FailureSpec | str],
+              degrade: Sequence[FailureSpec | str]) -> RunOptions:
+    return dataclasses.replace(options, failures=options.failures
+                               + run_failures(failures, degrade))
 
 
 def _fabric(topology: TopologySpec | Fabric, failures: tuple[FailureSpec, ...]) -> Fabric:
@@ -196,8 +209,9 @@ def _fabric(topology: TopologySpec | Fabric, failures: tuple[FailureSpec, ...]) 
             index = exc.key[1] if len(exc.key) > 1 and exc.key[0] == "failures" else None
             if isinstance(index, int) and index >= len(spec.failures):
                 bad = failures[index - len(spec.failures)]
+                option = "--fail" if bad.factor is None else "--degrade"
                 raise SpecError(exc.message, exc.key[2:], exc.value,
-                                f"--fail {bad.what}") from None
+                                f"{option} {bad.what}") from None
             raise exc.within(spec.name) from None
     return build_fabric(spec)
 
@@ -205,7 +219,8 @@ def _fabric(topology: TopologySpec | Fabric, failures: tuple[FailureSpec, ...]) 
 def simulate(topology: TopologySpec | Fabric | str | Path,
              workload: WorkloadSpec | FlowList | str | Path, model: Model = "fluid", *,
              seed: int = 0, routing: str | None = None, cross_plane: str | None = None,
-             failures: Sequence[FailureSpec | str] = (), tolerance: float = 0.0,
+             failures: Sequence[FailureSpec | str] = (),
+             degrade: Sequence[FailureSpec | str] = (), tolerance: float = 0.0,
              solver: Solver = max_min_rates, keep_paths: bool | None = None,
              progress: ProgressCallback | None = None) -> Result:
     """Run a workload on a design and return what happened.
@@ -228,6 +243,9 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
         Overrides where multi-plane cross-plane traffic is forwarded.
     failures : sequence of FailureSpec or "kind=name"
         Components to fail, besides the topology's own (``"plane=3"``, ``"switch=p0/spine/1"``).
+    degrade : sequence of FailureSpec or "kind=name:factor"
+        Components to slow down to a fraction of their bandwidth (``"plane=3:0.5"``: plane 3
+        at half its bandwidth, ``"link=p0/leaf/0 - p0/spine/1:0.25"``).
     tolerance : float
         Fluid model: relative time quantum batching nearly simultaneous completions, in
         [0, 1) (0 is exact).
@@ -256,7 +274,7 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
     reporter = Reporter(progress)
     options = _failures(RunOptions(model=model, seed=seed,
                                    routing=routing, cross_plane=cross_plane,  # type: ignore[arg-type]
-                                   tolerance=tolerance), failures)
+                                   tolerance=tolerance), failures, degrade)
     spec = load_topology(topology) if isinstance(topology, str | Path) else topology
     work = load_workload(workload) if isinstance(workload, str | Path) else workload
     # the files the inputs were loaded from, if they were (a spec keeps its source)
@@ -310,7 +328,8 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
         gpus_per_node=fabric.gpus_per_node, topology_file=topology_file,
         topology_sha256=_sha256(topology_file) if topology_file else None,
         workload_file=workload_file,
-        workload_sha256=_sha256(workload_file) if workload_file else None)
+        workload_sha256=_sha256(workload_file) if workload_file else None,
+        fabric=fabric_info(fabric))
     engine = EngineStats(network.solves, network.solved_flows) \
         if isinstance(network, FluidNetwork) else EngineStats()
     provenance = Provenance(mpft_sim=__version__, python=platform.python_version(),

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["JobTooLargeError", "MpftError", "RoutingError", "SimulationError", "SpecError",
+__all__ = ["ExportError", "JobTooLargeError", "MpftError", "RoutingError", "SimulationError",
+           "SpecError",
            "short_repr"]
 
 _NO_VALUE: Any = object()
@@ -91,6 +92,11 @@ class SimulationError(MpftError):
 class JobTooLargeError(MpftError):
     """Raised before any work when a job's cost estimate (its flows or memory, counted from
     the specs by :func:`mpft_sim.estimate.estimate`) exceeds the ceiling it runs under."""
+
+
+class ExportError(MpftError):
+    """Raised when a run cannot be exported for a packet-level simulator: it kept no flow
+    paths, or its fabric has no equivalent in the simulator's topology."""
 
 
 def short_repr(value: Any, limit: int = 60) -> str:

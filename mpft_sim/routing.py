@@ -18,8 +18,10 @@ forward over NVLink to a GPU whose NIC suits the transfer better:
 Inside a plane, :mod:`mpft_sim.paths` picks the equal-cost path by policy.
 
 Latency of a path: the fabric's endpoint overhead, plus each link's latency (propagation and
-the switch it enters), plus the NVLink latency once per forward. A transfer inside one server
-costs the NVLink latency.
+the switch it enters), plus the NVLink latency once per forward; with the transport's
+acknowledgements on (``fabric.transport.ack``), plus the acknowledgement's way back: the
+latency of the path's switched links once more (a reverse path of the same cables and switches,
+whose latency is the same). A transfer inside one server costs the NVLink latency.
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ class Router:
         self.planes = fabric.size.planes
         self.endpoint_s = spec.fabric.latency.endpoint
         self.nvlink_s = spec.node.nvlink.latency_s
+        self.ack = bool(spec.fabric.transport.ack)
+        self._switched = fabric.switched
         alive = fabric.link_alive
         # a GPU's NIC path works: PCIe both ways and the NIC itself
         self.pcie_ok = alive[fabric.gpu_to_nic].all(axis=1) & alive[fabric.nic_to_gpu].all(axis=1)
@@ -338,7 +342,14 @@ class Router:
         block[fwd_d, col + 1] = fab.gpu_nvl_down[dst[t][fwd_d]]
         # the fabric part's latency, per path; a transfer waits for its slowest path
         valid = block >= 0
-        lat = np.where(valid, fab.latency_s[np.where(valid, block, 0)], 0.0).sum(axis=1)
+        ids = np.where(valid, block, 0)
+        link_lat = np.where(valid, fab.latency_s[ids], 0.0)
+        lat = link_lat.sum(axis=1)
+        if self.ack:
+            # the last packet's acknowledgement comes back over the switched part of the path
+            # (NIC to NIC): generated and consumed by the NICs, so no endpoint overhead and
+            # no NVLink forward on its way
+            lat += np.where(self._switched[ids], link_lat, 0.0).sum(axis=1)
         lat += self.endpoint_s + self.nvlink_s * (fwd_s.astype(float) + fwd_d)
         np.maximum.at(latency, t, lat)
         rows.append(t)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from mpft_sim.cli import main
+from mpft_sim.spec.topology import TopologySpec, TransportSpec
 from mpft_sim.workload.flows import FlowList
 from tests.browser import browser  # noqa: F401  (a session fixture: headless Chromium)
 
@@ -30,6 +32,29 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str,
         return code, out.out, out.err
 
     return run
+
+
+NO_OVERHEAD = TransportSpec(preset="none")
+"""Line rate and no acknowledgement: the idealised fluid model that closed forms written before
+the transport overhead assume (``transport: {preset: none}``)."""
+
+
+def no_overhead(spec: TopologySpec) -> TopologySpec:
+    """``spec`` with its transport overhead pinned off (:data:`NO_OVERHEAD`)."""
+    return dataclasses.replace(spec, fabric=dataclasses.replace(spec.fabric,
+                                                                transport=NO_OVERHEAD))
+
+
+def no_overhead_file(path: Path, folder: Path) -> Path:
+    """A copy of the topology file ``path`` in ``folder`` with its transport overhead pinned
+    off, for command-line tests of closed forms at line rate."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["fabric"]["transport"] = {"preset": "none"}
+    out = folder / path.name
+    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return out
 
 
 def run_file_bytes(folder: Path, name: str) -> bytes:

@@ -13,7 +13,7 @@ from mpft_sim.spec.topology import load_topology
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric
 from mpft_sim.workload.flows import FlowList
-from tests.conftest import TOPOLOGIES, flow_list
+from tests.conftest import TOPOLOGIES, flow_list, no_overhead
 from tests.topology.conftest import tree_spec
 
 NIC_Bps = 50e9  # every NIC-leaf and leaf-spine link
@@ -25,8 +25,9 @@ CROSS_LEAF_S = 3.7e-6
 @pytest.fixture(scope="module")
 def small() -> Fabric:
     """4 servers of 1 GPU on a radix-4 tree: GPUs 0, 1 on leaf 0 and 2, 3 on leaf 1, the two
-    leaves joined to one spine by 2 cables each."""
-    return build_fabric(tree_spec(nodes=4, radix=4))
+    leaves joined to one spine by 2 cables each; line rate, no acknowledgement (the closed
+    forms below leave the transport overhead out)."""
+    return build_fabric(no_overhead(tree_spec(nodes=4, radix=4)))
 
 
 def flows_of(result: Result) -> FlowTable:
@@ -115,9 +116,10 @@ def test_same_inputs_same_times(small: Fabric) -> None:
 
 
 class TestAnalyticAgreement:
-    """Where every flow of a phase is held by equally loaded links, the models agree."""
+    """Where every flow of a phase is held by equally loaded links, the models agree (the
+    closed forms at line rate: transport overhead pinned off)."""
 
-    fabric = build_fabric(load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml"))
+    fabric = build_fabric(no_overhead(load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml")))
 
     def both(self, flows: FlowList, **kw: object) -> tuple[Result, Result]:
         return (simulate(self.fabric, flows, "fluid", **kw),  # type: ignore[arg-type]

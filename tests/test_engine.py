@@ -23,7 +23,7 @@ from mpft_sim.spec.topology import (
 )
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric
-from tests.conftest import TOPOLOGIES, flow_list
+from tests.conftest import TOPOLOGIES, flow_list, no_overhead
 from tests.reference import reference_fluid
 
 
@@ -121,7 +121,7 @@ def test_same_seed_same_result() -> None:
 def test_failed_plane_costs_bandwidth() -> None:
     """With plane 0 failed, the traffic of every GPU 0 moves to another plane and shares
     its NICs: a sprayed permutation at one flow per NIC takes twice as long."""
-    spec = load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml")
+    spec = no_overhead(load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml"))
     healthy = build_fabric(spec)
     broken = build_fabric(dataclasses.replace(spec, failures=(FailureSpec(plane=0),)))
     src = np.arange(0, 256 * 8)

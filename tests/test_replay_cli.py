@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import DATA, ROOT, TOPOLOGIES
+from tests.conftest import DATA, ROOT, TOPOLOGIES, no_overhead_file
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -181,10 +181,11 @@ def test_no_path_error(run_cli: Run, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("model", ["fluid", "analytic"])
 def test_models_agree_on_lone_flows(run_cli: Run, tmp_path: Path, model: str) -> None:
-    """Both models finish a flow alone on its links at latency + size / rate."""
+    """Both models finish a flow alone on its links at latency + size / rate (at line rate:
+    the transport overhead pinned off)."""
     out = tmp_path / model
-    code, stdout, err = run_cli("simulate", DEEPSEEK, EXAMPLE, "--model", model, "-o", out,
-                                "-q")
+    code, stdout, err = run_cli("simulate", no_overhead_file(DEEPSEEK, tmp_path), EXAMPLE,
+                                "--model", model, "-o", out, "-q")
     assert code == 0, err
     assert f"({model}): 6 flows" in stdout
     _, rows = read_csv(out / "flows.csv")
@@ -202,8 +203,8 @@ def test_spray_links_column(run_cli: Run, tmp_path: Path) -> None:
     """A sprayed flow's links read `share:id id ...|share:id ...`, each part a whole path;
     an unsplit flow's read `id id ...`."""
     out = tmp_path / "out"
-    code, _, err = run_cli("simulate", TINY, FLOWS / "cross_leaf.yaml", "--routing", "spray",
-                           "-o", out, "-q")
+    code, _, err = run_cli("simulate", no_overhead_file(TINY, tmp_path),
+                           FLOWS / "cross_leaf.yaml", "--routing", "spray", "-o", out, "-q")
     assert code == 0, err
     _, rows = read_csv(out / "flows.csv")
     _, links = read_csv(out / "links.csv")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,17 @@ def _money(value: float | None) -> str:
     return "-" if value is None else format_usd(value)
 
 
+def _impaired(names: Sequence[str]) -> str:
+    """A design's failed and degraded components, as the summary records them
+    (``plane=3``, ``plane=4:0.5``): ``"plane=3 failed; plane=4:0.5 degraded"``."""
+    # kind=name:factor is degraded unless the factor is 0 (failed), as parse_failure reads it
+    slow = [n for n in names if ":" in n and not n.endswith(":0")]
+    failed = [n for n in names if n not in slow]
+    parts = ([", ".join(failed) + " failed"] if failed else []) + (
+        [", ".join(slow) + " degraded"] if slow else [])
+    return "; ".join(parts)
+
+
 def compare_table(comparison: Comparison) -> list[list[str]]:
     """The comparison as rows of text: a header row, then one row per design."""
     metric = _METRIC[comparison.metric]
@@ -57,7 +69,7 @@ def compare_table(comparison: Comparison) -> list[list[str]]:
         perf = m.perf_per_musd
         unit = m.perf_unit or ""
         rows.append([
-            r.design + (f" ({', '.join(r.failures)} failed)" if r.failures else ""),
+            r.design + (f" ({_impaired(r.failures)})" if r.failures else ""),
             _t(m.time_s),
             format_ratio(r.time_vs_first) if r.time_vs_first else "-",
             _t(m.dispatch_s), _t(m.combine_s), _t(m.fct_p99_s),
@@ -88,7 +100,7 @@ def text_table(rows: list[list[str]]) -> str:
 
 
 def _labels(comparison: Comparison) -> list[str]:
-    return [r.design + ("\n(" + ", ".join(r.failures) + " failed)" if r.failures else "")
+    return [r.design + ("\n(" + _impaired(r.failures) + ")" if r.failures else "")
             for r in comparison.rows]
 
 
@@ -294,7 +306,7 @@ def _blocks(comparison: Comparison, figures: list[str]) -> list[Block]:
     failed = [r for r in comparison.rows if r.failures]
     for r in failed:
         ratio = format_ratio(r.time_vs_first) if r.time_vs_first else "-"
-        blocks.append(Paragraph(f"{r.design} runs with {', '.join(r.failures)} failed: "
+        blocks.append(Paragraph(f"{r.design} runs with {_impaired(r.failures)}: "
                                 f"{ratio} the first design's {metric}.", note=True))
     blocks.append(Heading("Figures"))
     unit = (comparison.rows[0].metrics.perf_unit or "") if comparison.rows else ""

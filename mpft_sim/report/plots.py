@@ -9,7 +9,7 @@ each is given by the ``*_height_in`` functions, so callers (and tests) know the 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +32,12 @@ from mpft_sim.units import bytes_unit, format_time, format_usd, time_unit, usd_u
 
 __all__ = [
     "COST_HEIGHT_IN",
+    "DEGRADED_COLOUR",
     "FCT_HEIGHT_IN",
     "PLANE_BALANCE_HEIGHT_IN",
     "UTIL_CDF_HEIGHT_IN",
     "cost_breakdown",
+    "degraded_note",
     "fct_cdf",
     "heatmap_height_in",
     "plane_balance",
@@ -96,10 +98,29 @@ def heatmap_height_in(groups: int) -> float:
     return snap_in(min(11.0, max(3.6, 1.6 + 0.24 * groups)))
 
 
+DEGRADED_COLOUR = "#c07000"
+"""Labels of degraded planes and groups (failed ones are red)."""
+
+
+def degraded_note(kept: ArrayLike) -> str:
+    """How degraded a group of live links is, from the fraction of its bandwidth each keeps:
+    ``"at 50%"`` when all are at one factor, ``"3 links degraded"`` otherwise, ``""`` when
+    none is."""
+    factors = np.asarray(kept, dtype=np.float64)
+    slow = factors < 1.0
+    if not slow.any():
+        return ""
+    if slow.all() and np.all(factors == factors[0]):
+        return f"at {factors[0]:.0%}"
+    n = int(slow.sum())
+    return f"{n} link{'s' if n > 1 else ''} degraded"
+
+
 def utilisation_heatmap(edges_s: ArrayLike, groups: Sequence[str], util: ArrayLike,
                         path: str | Path, failed: Collection[str] = (),
                         idle: Collection[str] = (),
-                        label: str = "mean utilisation of the group's links") -> None:
+                        label: str = "mean utilisation of the group's links",
+                        degraded: Mapping[str, str] | None = None) -> None:
     """Link utilisation over time, one row per (plane, tier) group.
 
     Parameters
@@ -120,7 +141,11 @@ def utilisation_heatmap(edges_s: ArrayLike, groups: Sequence[str], util: ArrayLi
         from "lightly used".
     label : str, optional
         What ``util`` is the utilisation of, for the colour bar.
+    degraded : mapping of str to str, optional
+        Groups with links at a fraction of their bandwidth, and how (``"at 50%"``,
+        ``"3 links degraded"``): labelled in orange, as failed groups are in red.
     """
+    degraded = degraded or {}
     edges = np.asarray(edges_s, dtype=np.float64)
     data = np.asarray(util, dtype=np.float64).reshape(max(len(edges) - 1, 0), len(groups))
     order = sorted(range(len(groups)), key=lambda i: _group_key(groups[i]))
@@ -135,14 +160,17 @@ def utilisation_heatmap(edges_s: ArrayLike, groups: Sequence[str], util: ArrayLi
     factor, unit = time_unit(float(edges[-1]))
     image = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0.0,
                       vmax=1.0, extent=(edges[0] * factor, edges[-1] * factor, len(names), 0))
-    labels = [_group_label(n) + (" (failed)" if n in failed else " (no traffic)" if n in idle
-                                 else "") for n in names]
+    labels = [_group_label(n) + (" (failed)" if n in failed else f" ({degraded[n]})"
+                                 if n in degraded else " (no traffic)" if n in idle else "")
+              for n in names]
     ax.set_yticks(np.arange(len(names)) + 0.5, labels, fontsize=8 if len(names) > 24 else 9)
     for i, name in enumerate(names):
         if name in failed:
             ax.axhspan(i, i + 1, facecolor="#d0d0d0", edgecolor="#c03030", hatch="///",
                        linewidth=0)
             ax.get_yticklabels()[i].set_color("#c03030")
+        elif name in degraded:
+            ax.get_yticklabels()[i].set_color(DEGRADED_COLOUR)
     # white rules between tiers: the rows of one tier read as one block
     keys = [_group_key(n)[0] for n in names]
     for i in range(1, len(names)):
@@ -157,7 +185,7 @@ def utilisation_heatmap(edges_s: ArrayLike, groups: Sequence[str], util: ArrayLi
     if live and means[live].max() > 0:
         busiest = max(live, key=lambda i: (means[i], -i))
         ax.set_title(f"Link utilisation over time, per plane and tier\nbusiest group: "
-                     f"{labels[busiest]}, {means[busiest]:.0%} over the run and "
+                     f"{_group_label(names[busiest])}, {means[busiest]:.0%} over the run and "
                      f"{grid[busiest].max():.0%} in its busiest time bin")
     else:
         ax.set_title("Link utilisation over time, per plane and tier: no link carried traffic")
@@ -307,7 +335,7 @@ def fct_cdf(q: ArrayLike, fct_s: ArrayLike, slowdown: ArrayLike, path: str | Pat
 
 
 def plane_balance(plane: ArrayLike, tier: ArrayLike, bytes_: ArrayLike, alive: ArrayLike,
-                  path: str | Path) -> None:
+                  path: str | Path, degrade: ArrayLike | None = None) -> None:
     """Bytes each plane carried, per fabric tier, so an imbalance or a dead plane stands out.
 
     Parameters
@@ -322,6 +350,9 @@ def plane_balance(plane: ArrayLike, tier: ArrayLike, bytes_: ArrayLike, alive: A
         Whether each link survived the run's failures.
     path : str or Path
         Where to save the PNG.
+    degrade : array_like of float, optional
+        The fraction of its bandwidth each link keeps (1 healthy): a degraded plane is
+        labelled with it, its bars hatched in orange.
     """
     planes_of = np.asarray(plane, dtype=np.int64)
     tiers = np.asarray(tier, dtype=object)
@@ -342,6 +373,8 @@ def plane_balance(plane: ArrayLike, tier: ArrayLike, bytes_: ArrayLike, alive: A
                       for t in shown])
     dead = [p for p in planes if not up[fabric & (planes_of == p)].any()]
     down = {p: int((~up[fabric & (planes_of == p)]).sum()) for p in planes}
+    kept = np.ones(len(up)) if degrade is None else np.asarray(degrade, dtype=np.float64)
+    slow = {p: degraded_note(kept[fabric & up & (planes_of == p)]) for p in planes}
     live = [i for i, p in enumerate(planes) if p not in dead]
     factor, unit = bytes_unit(float(total.max()))
     width = 0.8 / len(shown)
@@ -359,15 +392,20 @@ def plane_balance(plane: ArrayLike, tier: ArrayLike, bytes_: ArrayLike, alive: A
                 dev = float(total[k, i] / mean - 1)
                 if abs(dev) > abs(worst[0]) or worst[2] < 0:
                     worst = (dev, t, planes[i])
-    ticks = [f"{p}\nfailed" if p in dead else (f"{p}\n{down[p]} links down" if down[p] else
-                                                  str(p)) for p in planes]
+    ticks = [f"{p}\nfailed" if p in dead else "\n".join(
+        [str(p)] + ([f"{down[p]} links down"] if down[p] else [])
+        + ([slow[p]] if slow[p] else [])) for p in planes]
     ax.set_xticks(x, ticks)
     for i, p in enumerate(planes):
         if down[p]:
             ax.get_xticklabels()[i].set_color("#c03030")
+        elif slow[p]:
+            ax.get_xticklabels()[i].set_color(DEGRADED_COLOUR)
         if p in dead:
             ax.axvspan(i - 0.45, i + 0.45, facecolor="#eeeeee", edgecolor="#c03030",
                        hatch="///", linewidth=0, zorder=0)
+        elif slow[p].startswith("at "):  # the whole plane is degraded
+            ax.axvspan(i - 0.45, i + 0.45, facecolor="#fdf0dd", linewidth=0, zorder=0)
     ax.set_xlim(-0.5, len(planes) - 0.5)
     top = float(total.max() * factor) if total.max() > 0 else 1.0
     ax.set_ylim(0, top * 1.22)  # headroom for the legend above the bars
@@ -387,6 +425,9 @@ def plane_balance(plane: ArrayLike, tier: ArrayLike, bytes_: ArrayLike, alive: A
         if dead:
             parts.append(f"plane{'s' if len(dead) > 1 else ''} "
                          f"{', '.join(map(str, dead))} failed")
+        whole = [p for p in planes if slow[p].startswith("at ") and p not in dead]
+        if whole:  # a degraded plane is news; a few slow cables are in the tick labels
+            parts.append(", ".join(f"plane {p} {slow[p]}" for p in whole))
         if worst[2] < 0:
             parts.append("no traffic crossed the fabric")
         elif abs(worst[0]) < 0.001:

@@ -20,6 +20,7 @@ from mpft_sim.report.document import (
     to_markdown,
 )
 from mpft_sim.results import JobSummary, Run, RunSummary
+from mpft_sim.results.summary import FabricInfo
 from mpft_sim.results.tables import LinkGroup
 from mpft_sim.topology.fabric import SWITCHED_TIERS, Tier
 from mpft_sim.units import (
@@ -84,15 +85,17 @@ def _draw(run: Run, folder: Path) -> list[Figure]:
     plots.utilisation_heatmap(tl.edges_s, names, tl.util * _used_scale(run)[None, :],
                               folder / "utilisation_heatmap.png", failed=_failed_groups(run),
                               idle=_idle_groups(run),
-                              label="mean utilisation of the group's used links")
+                              label="mean utilisation of the group's used links",
+                              degraded=_degraded_groups(run))
     figures.append(Figure(
         "utilisation_heatmap.png", "Link utilisation over time per plane and tier",
         "Link utilisation over time: one row per plane and tier; colour = mean utilisation, in "
         "each time bin, of the group's links that carried traffic during the run (yellow = at "
-        "capacity). A dark row in an otherwise busy tier is an idle or dead plane."))
+        "capacity). A dark row in an otherwise busy tier is an idle or dead plane; rows of "
+        "degraded links are labelled in orange with the share of their bandwidth they keep."))
     tiers = np.array([t.label for t in Tier], dtype=object)[links.tier]
     plots.plane_balance(links.plane, tiers, links.bytes, links.alive,
-                        folder / "plane_balance.png")
+                        folder / "plane_balance.png", degrade=links.degrade)
     figures.append(Figure(
         "plane_balance.png", "Bytes carried per plane and tier",
         "Bytes each plane carried, per tier, with the mean of the live planes dashed: a "
@@ -145,6 +148,17 @@ def _idle_groups(run: Run) -> set[str]:
     """Timeline groups none of whose links carried a byte."""
     carried = run.link_table.bytes > 0
     return {g.name for g, mine in _group_masks(run).items() if not carried[mine].any()}
+
+
+def _degraded_groups(run: Run) -> dict[str, str]:
+    """Timeline groups with live links at a fraction of their bandwidth, and how much."""
+    lk = run.link_table
+    out = {}
+    for g, mine in _group_masks(run).items():
+        note = plots.degraded_note(lk.degrade[mine & lk.alive])
+        if note:
+            out[g.name] = note
+    return out
 
 
 def _failed_groups(run: Run) -> set[str]:
@@ -221,9 +235,19 @@ def _alltoall_table(job: JobSummary) -> list[Block]:
 _INPUT_LABELS = {"workload": "workload", "workload_kind": "workload kind",
                  "topology": "topology", "model": "engine model", "seed": "seed",
                  "tolerance": "fluid time quantum (relative)", "routing": "routing",
-                 "cross_plane": "cross-plane forwarding", "failures": "failed components",
+                 "cross_plane": "cross-plane forwarding",
+                 "failures": "failed and degraded (:factor) components",
                  "topology_file": "topology file", "workload_file": "workload file",
                  "gpus_per_node": "GPUs per server"}
+
+
+def _transport(f: FabricInfo) -> str:
+    if not f.header_bytes and not f.ack:
+        return f"{f.transport}: payload at line rate, no acknowledgement"
+    ack = ("; a transfer ends when its last acknowledgement is back" if f.ack
+           else "; no acknowledgement")
+    return (f"{f.transport}: {f.mtu_bytes:,}-byte packets carrying {f.header_bytes} bytes "
+            f"of overhead, goodput {f.goodput:.2%} of the line rate{ack}")
 
 
 def _inputs(s: RunSummary) -> list[Block]:
@@ -233,6 +257,8 @@ def _inputs(s: RunSummary) -> list[Block]:
     c = s.cost
     rows.append(["fabric", f"{c.kind}: {c.endpoints:,} GPUs, {c.switches:,} switches, "
                            f"{c.links:,} switch-switch cables, {c.nics:,} NICs"])
+    if info.fabric is not None:
+        rows.append(["transport", _transport(info.fabric)])
     if len(s.jobs) == 1:
         rows += [[f"job: {k.replace('_', ' ')}", format_value(v)]
                  for k, v in s.jobs[0].info.items() if isinstance(v, str | int | float | bool)]
@@ -320,11 +346,13 @@ def _utilisation(run: Run) -> list[Block]:
         prow = []
         for p in sorted(s.by_plane, key=int):
             u = s.by_plane[p]
-            down = int((~lk.alive[lk.plane == int(p)]).sum())
+            mine = lk.plane == int(p)
+            down = int((~lk.alive[mine]).sum())
+            slow = int(lk.degraded[mine].sum())
             prow.append([p, f"{u.mean:.1%}", f"{u.peak:.0%}", format_bytes(u.bytes),
-                         f"{down:,}"])
+                         f"{down:,}", f"{slow:,}"])
         blocks.append(Table(["plane", "mean utilisation", "peak utilisation", "bytes",
-                             "links down"], prow))
+                             "links down", "links degraded"], prow))
     blocks.append(Paragraph("Mean utilisation: bytes carried over (capacity × makespan), over "
                             "all the links of the group; over used links: only those that "
                             "carried traffic. Time at >= 90%: the share of the run the used "

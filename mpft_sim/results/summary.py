@@ -22,7 +22,8 @@ from numpy.typing import NDArray
 from mpft_sim.errors import SpecError
 from mpft_sim.topology.cost import BillOfMaterials
 
-__all__ = ["AllToAllStats", "Breakdown", "EngineStats", "FctCdf", "HotLink", "JobSummary",
+__all__ = ["AllToAllStats", "Breakdown", "EngineStats", "FabricInfo", "FctCdf", "HotLink",
+           "JobSummary",
            "LinkUse", "NcclStats", "Provenance", "Quantiles", "RunInfo", "RunSummary",
            "from_plain", "to_plain"]
 
@@ -179,6 +180,40 @@ class JobSummary:
 
 
 @dataclass(frozen=True)
+class FabricInfo:
+    """The shape of the fabric a run used, and its links' packet overhead: what the report
+    states and what an export to a packet-level simulator rebuilds (``mpft-sim export``).
+
+    The tree is one plane's (every plane has the same): ``leaf_down`` and ``leaf_up`` ports
+    of a leaf, ``leaves`` and ``spines`` (aggregation switches in three tiers) per plane,
+    ``parallel`` cables between a leaf and each spine (two tiers), ``pods``, ``cores`` and
+    ``core_parallel`` cables between a spine and each core of its group (three tiers).
+    """
+
+    kind: str
+    planes: int
+    tiers: int
+    radix: int
+    leaf_down: int
+    leaf_up: int
+    leaves: int
+    spines: int
+    parallel: int
+    pods: int
+    cores: int
+    core_parallel: int
+    transport: str
+    mtu_bytes: int
+    header_bytes: int
+    ack: bool
+
+    @property
+    def goodput(self) -> float:
+        """Payload over wire bytes of a full packet on the switched links."""
+        return self.mtu_bytes / (self.mtu_bytes + self.header_bytes)
+
+
+@dataclass(frozen=True)
 class RunInfo:
     """What ran: the inputs and the run options (the same for the same inputs and seed)."""
 
@@ -196,6 +231,8 @@ class RunInfo:
     topology_sha256: str | None = None
     workload_file: str | None = None
     workload_sha256: str | None = None
+    fabric: FabricInfo | None = None
+    """None in a run directory written before it was recorded."""
 
 
 @dataclass(frozen=True)

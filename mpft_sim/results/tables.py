@@ -36,10 +36,12 @@ BoolArray = NDArray[np.bool_]
 class LinkTable:
     """Per directed link: what it is, what it carried and how hard it worked.
 
-    ``mean_util`` is bytes over (capacity x makespan); ``busy_s`` the time it carried
-    traffic, ``hot_s`` the time at or above 90% of its capacity, ``saturated_s`` the time it
-    was full; ``peak_util`` the highest load over capacity it reached. ``plane`` is -1 for
-    links inside a server.
+    ``capacity_Bps`` is the payload rate it carries: its ``line_rate_Bps`` times the
+    transport's goodput (InfiniBand and RoCE links) times ``degrade``, the fraction of its
+    bandwidth a degraded link keeps (1 when healthy). ``mean_util`` is bytes over (capacity x
+    makespan); ``busy_s`` the time it carried traffic, ``hot_s`` the time at or above 90% of
+    its capacity, ``saturated_s`` the time it was full; ``peak_util`` the highest load over
+    capacity it reached. ``plane`` is -1 for links inside a server.
     """
 
     src: TextArray
@@ -56,6 +58,8 @@ class LinkTable:
     hot_s: FloatArray
     saturated_s: FloatArray
     alive: BoolArray
+    line_rate_Bps: FloatArray
+    degrade: FloatArray
 
     COLUMNS: ClassVar[tuple[Column, ...]] = (
         Column("id", "int", "directed link id (2c up, 2c + 1 down for cable c)"),
@@ -65,7 +69,8 @@ class LinkTable:
                category=True),
         Column("plane", "optional_int", "its plane (empty inside a server)"),
         Column("tier", "text", "node, endpoint, leaf-spine or spine-core", category=True),
-        Column("capacity_Bps", "float", "capacity per direction [B/s]"),
+        Column("capacity_Bps", "float", "payload capacity per direction: line rate x "
+               "goodput x degrade [B/s]"),
         Column("latency_s", "float", "propagation plus the switch it enters [s]"),
         Column("bytes", "float", "bytes carried"),
         Column("busy_s", "float", "time it carried traffic [s]"),
@@ -74,7 +79,19 @@ class LinkTable:
         Column("hot_s", "float", "time at or above 90% of capacity [s]"),
         Column("saturated_s", "float", "time at full capacity [s]"),
         Column("alive", "bool", "false for a failed link"),
+        Column("line_rate_Bps", "float", "data rate of the healthy link as the spec gives it, "
+               "before packet overhead and degradation [B/s]"),
+        Column("degrade", "float", "fraction of its bandwidth a degraded link keeps (1: "
+               "healthy)"),
     )
+    ADDED: ClassVar[tuple[str, ...]] = ("line_rate_Bps", "degrade")
+    """Columns a run directory written before they existed lacks: read as the link's capacity
+    and 1."""
+
+    @property
+    def degraded(self) -> BoolArray:
+        """Per link: alive, and slowed down by a degraded component."""
+        return self.alive & (self.degrade < 1.0)
 
     def __len__(self) -> int:
         return len(self.src)
@@ -95,7 +112,8 @@ class LinkTable:
                 "busy_s": self.busy_s[sl], "mean_util": self.mean_util[sl],
                 "peak_util": self.peak_util[sl], "hot_s": self.hot_s[sl],
                 "saturated_s": self.saturated_s[sl],
-                "alive": self.alive[sl]}
+                "alive": self.alive[sl], "line_rate_Bps": self.line_rate_Bps[sl],
+                "degrade": self.degrade[sl]}
 
     @classmethod
     def of(cls, fabric: Fabric, bytes_: FloatArray, busy_s: FloatArray, hot_s: FloatArray,
@@ -115,7 +133,9 @@ class LinkTable:
                    peak_util=np.minimum(np.asarray(peak_util, dtype=np.float64), 1.0),
                    hot_s=np.asarray(hot_s, dtype=np.float64),
                    saturated_s=np.asarray(saturated_s, dtype=np.float64),
-                   alive=np.asarray(fabric.link_alive, dtype=bool))
+                   alive=np.asarray(fabric.link_alive, dtype=bool),
+                   line_rate_Bps=np.asarray(fabric.line_rate_Bps, dtype=np.float64),
+                   degrade=np.asarray(fabric.degrade, dtype=np.float64))
 
     @classmethod
     def read(cls, path: str | Path) -> LinkTable:
@@ -127,9 +147,12 @@ class LinkTable:
             Naming the file, line and column of the first bad cell.
         """
         file = str(path)
-        c = read_table(path, cls.COLUMNS)
+        c = read_table(path, cls.COLUMNS, optional=cls.ADDED)
         if len(c["id"]) == 0:
             raise SpecError("no links listed", file=file)
+        degrade = c.get("degrade")
+        if degrade is not None and not ((degrade >= 0) & (degrade <= 1)).all():
+            raise SpecError("column 'degrade': expected fractions in [0, 1]", file=file)
         return cls(src=c["src"], dst=c["dst"],
                    kind=_codes(c["kind"], [k.name.lower() for k in LinkKind], file, "kind"),
                    plane=c["plane"],
@@ -137,7 +160,8 @@ class LinkTable:
                    capacity_Bps=c["capacity_Bps"], latency_s=c["latency_s"],
                    bytes=c["bytes"], busy_s=c["busy_s"], mean_util=c["mean_util"],
                    peak_util=c["peak_util"], hot_s=c["hot_s"], saturated_s=c["saturated_s"],
-                   alive=c["alive"])
+                   alive=c["alive"], line_rate_Bps=c.get("line_rate_Bps", c["capacity_Bps"]),
+                   degrade=c.get("degrade", np.ones(len(c["id"]))))
 
 
 def _codes(values: TextArray, names: Sequence[str], file: str, column: str) -> IntArray:

@@ -508,14 +508,17 @@ def _param_values() -> dict[str, Schema]:
         return {"type": "integer", "minimum": 1, "maximum": _number(most.value)}
 
     others = "|".join(k for k in FAILURE_KINDS if k != "plane")
-    failure = {"type": "string", "examples": ["plane=3", "switch=p0/spine/1"],
-               "pattern": rf"^\s*(?:plane\s*=\s*\d+\s*|(?:{others})\s*=[\s\S]*\S[\s\S]*)$"}
+    # a degraded component ends in ':factor', a number in [0, 1] (no node name holds a colon)
+    factor = r"(?::\s*\+?(?:0*\.\d+|0+(?:\.\d*)?|0*1(?:\.0*)?)\s*)?"
+    failure = {"type": "string", "examples": ["plane=3", "switch=p0/spine/1", "plane=3:0.5"],
+               "pattern": rf"^\s*(?:plane\s*=\s*\d+\s*|(?:{others})\s*=[^:]*[^:\s][^:]*){factor}$"}
     return {
         "nodes": count(MAX_NODES), "planes": count(MAX_PLANES),
         "oversubscription": _ratio_schema(None), "radix": count(MAX_RADIX),
         "routing": {"type": "string", "enum": list(ROUTING_POLICIES)},
         "cross_plane": {"type": "string", "enum": list(CROSS_PLANE_POLICIES)},
         "failures": {"anyOf": [failure, {"type": "array", "items": failure}]},
+        "degrade_factor": {"type": "number", "minimum": 0, "maximum": 1},
         "tokens": count(MAX_TOKENS), "micro_batches": count(MAX_MICRO_BATCHES),
         "ep": count(MAX_GPUS),
         "topology": {"type": "string", "minLength": 1},

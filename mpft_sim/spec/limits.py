@@ -27,6 +27,7 @@ __all__ = [
     "MAX_MICRO_BATCHES",
     "MAX_MODEL_WIDTH",
     "MAX_MTP",
+    "MAX_MTU",
     "MAX_NAME",
     "MAX_NESTING",
     "MAX_NODES",
@@ -73,6 +74,9 @@ MAX_PLANES = Limit(1024, "a plane per NIC port")
 MAX_BANDWIDTH = Limit(1e15, "500 times the fastest link")
 # B200 reaches ~9 PFLOP/s dense at FP4; 1 EFLOP/s per GPU is a hundred times that.
 MAX_FLOPS = Limit(1e18, "a hundred times the fastest GPU")
+# InfiniBand MTUs go up to 4,096 bytes, Ethernet jumbo frames to ~9,000: 64 KiB of payload in
+# one packet is more than any link layer carries (and a header that large is a typo).
+MAX_MTU = Limit(65_536, "64 KiB, more than any link layer's packet")
 # Switch, cable and endpoint latencies are nanoseconds to microseconds; a second is 10**5 times
 # the slowest measured.
 MAX_LATENCY = Limit(1.0, "10**5 times any measured latency")

@@ -1,8 +1,10 @@
 """How to run a workload on a design: the options ``simulate``, ``compare`` and ``sweep``
-share (model, seed, routing, cross-plane forwarding, failures, tolerance)."""
+share (model, seed, routing, cross-plane forwarding, failed and degraded components,
+tolerance)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -10,7 +12,7 @@ from mpft_sim.errors import SpecError
 from mpft_sim.spec.schema import Spec, option
 from mpft_sim.spec.topology import CrossPlane, FailureSpec, RoutingPolicy, parse_failure
 
-__all__ = ["MODELS", "Model", "RunOptions"]
+__all__ = ["MODELS", "Model", "RunOptions", "run_failures"]
 
 Model = Literal["fluid", "analytic"]
 MODELS: tuple[str, ...] = get_args(Model)
@@ -36,7 +38,8 @@ class RunOptions(Spec):
     cross_plane: CrossPlane | None = option(default=None,
                                             doc="overrides the topology's routing.cross_plane")
     failures: tuple[FailureSpec, ...] = option(default=(),
-                                               doc="failed components, added to the "
+                                               doc="failed components, and degraded ones "
+                                                   "(with a factor), added to the "
                                                    "topology's")
     tolerance: float = option(default=0.0, ge=0,
                               doc="fluid model: relative time quantum that batches nearly "
@@ -49,12 +52,46 @@ class RunOptions(Spec):
 
     @classmethod
     def parse_failures(cls, texts: tuple[str, ...] | list[str]) -> tuple[FailureSpec, ...]:
-        """Failures from ``kind=name`` texts, each error naming the text
-        (``--fail plane=x: a plane is a number``)."""
-        out = []
-        for text in texts:
-            try:
-                out.append(parse_failure(text))
-            except SpecError as exc:
-                raise SpecError(exc.message, file=f"--fail {text}") from None
-        return tuple(out)
+        """Failed components from ``kind=name`` texts (``--fail``), each error naming the
+        text (``--fail plane=x: a plane is a number``); a degraded one belongs to
+        :meth:`parse_degrades`."""
+        return tuple(_parse(text, "--fail", degraded=False) for text in texts)
+
+    @classmethod
+    def parse_degrades(cls, texts: tuple[str, ...] | list[str]) -> tuple[FailureSpec, ...]:
+        """Degraded components from ``kind=name:factor`` texts (``--degrade plane=3:0.5``:
+        plane 3 at half its bandwidth), each error naming the text."""
+        return tuple(_parse(text, "--degrade", degraded=True) for text in texts)
+
+
+def run_failures(failures: Sequence[FailureSpec | str] = (),
+                 degrade: Sequence[FailureSpec | str] = ()) -> tuple[FailureSpec, ...]:
+    """The failed and degraded components of a run, in order: specs as given, texts parsed
+    (``failures`` as ``--fail`` texts, ``degrade`` as ``--degrade`` texts, which need a
+    factor).
+
+    Raises
+    ------
+    SpecError
+        Naming the option and text of the first bad one.
+    """
+    def parsed(items: Sequence[FailureSpec | str], degraded: bool) -> list[FailureSpec]:
+        name = "--degrade" if degraded else "--fail"
+        return [f if isinstance(f, FailureSpec) else _parse(f, name, degraded=degraded)
+                for f in items]
+
+    return tuple(parsed(failures, False) + parsed(degrade, True))
+
+
+def _parse(text: str, option_name: str, *, degraded: bool) -> FailureSpec:
+    try:
+        failure = parse_failure(text)
+    except SpecError as exc:
+        raise SpecError(exc.message, file=f"{option_name} {text}") from None
+    if degraded and failure.factor is None:
+        raise SpecError("give the fraction of its bandwidth the component keeps after a ':', "
+                        "such as plane=3:0.5", file=f"{option_name} {text}")
+    if not degraded and failure.factor is not None:
+        raise SpecError(f"a component at a fraction of its bandwidth is degraded, not failed: "
+                        f"--degrade {text}", file=f"{option_name} {text}")
+    return failure

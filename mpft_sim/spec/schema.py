@@ -161,13 +161,26 @@ class Spec:
             default = (field.default if field.default is not dataclasses.MISSING else
                        field.default_factory() if field.default_factory is not
                        dataclasses.MISSING else dataclasses.MISSING)
-            if value == default:
+            if value == default or (isinstance(value, Spec) and value == self._resolved(field)):
                 continue
             text = (f"{type(value).__name__}(...)" if isinstance(value, Spec)
                     else short_repr(value, 40))
             parts.append(f"{field.name}={text}")
         text = f"{type(self).__name__}({', '.join(parts)})"
         return text if len(text) <= 200 else text[:196] + "...)"
+
+    def _resolved(self, field: dataclasses.Field[Any]) -> object:
+        """What a nested spec field holds when left to its default: a spec may fill its
+        default in from a sibling (a fabric's transport from its latency preset), and that
+        is no difference worth showing."""
+        if field.default_factory is dataclasses.MISSING:
+            return dataclasses.MISSING
+        try:
+            unset = dataclasses.replace(self,  # type: ignore[type-var]
+                                        **{field.name: field.default_factory()})
+        except (SpecError, ValueError, TypeError):
+            return dataclasses.MISSING
+        return getattr(unset, field.name)
 
     def __post_init__(self) -> None:
         for field, tp in _field_types(type(self)):

@@ -7,7 +7,9 @@ network), ``routing`` (how flows pick paths) and ``failures`` (what is broken). 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from mpft_sim.spec.limits import (
     MAX_GPUS,
     MAX_GPUS_PER_NODE,
     MAX_LATENCY,
+    MAX_MTU,
     MAX_NODES,
     MAX_PLANES,
     MAX_RADIX,
@@ -30,6 +33,7 @@ __all__ = [
     "CROSS_PLANE_POLICIES",
     "FABRIC_KINDS",
     "ROUTING_POLICIES",
+    "TRANSPORT_PRESETS",
     "TREE_KINDS",
     "FabricSpec",
     "FailureSpec",
@@ -41,6 +45,7 @@ __all__ = [
     "RoutingSpec",
     "SwitchSpec",
     "TopologySpec",
+    "TransportSpec",
     "load_topology",
     "parse_failure",
 ]
@@ -56,6 +61,7 @@ CrossPlane = Literal["source", "destination"]
 CROSS_PLANE_POLICIES: tuple[str, ...] = get_args(CrossPlane)
 FAILURE_KINDS = ("plane", "switch", "nic", "link")
 LatencyPreset = Literal["infiniband", "roce"]
+TransportPreset = Literal["infiniband", "roce", "none"]
 
 # Per-hop figures fitted to ISCA25 Table 5 (64-byte end-to-end latency): IB 2.8 us same leaf
 # and 3.7 us cross leaf; RoCE 3.6 / 5.6 us. A cross-leaf path crosses two more switches and two
@@ -63,6 +69,20 @@ LatencyPreset = Literal["infiniband", "roce"]
 LATENCY_PRESETS: dict[str, dict[str, float]] = {
     "infiniband": {"switch_s": 430e-9, "link_s": 20e-9, "endpoint_s": 2.33e-6},
     "roce": {"switch_s": 980e-9, "link_s": 20e-9, "endpoint_s": 2.58e-6},
+}
+
+# Bytes every packet adds to its payload on the wire (docs/engine.md has the arithmetic):
+# - InfiniBand RC (IBTA Vol. 1): LRH 8 + BTH 12 + ICRC 4 + VCRC 2 = 26 bytes; NDR's 400 Gb/s
+#   is the data rate after line coding, so nothing else takes the wire's time. A GRH (40 B)
+#   only crosses subnets; a RETH (16 B) rides on a message's first packet only.
+# - RoCEv2 (IBTA Annex A17): Ethernet 14 + IPv4 20 + UDP 8 + BTH 12 + ICRC 4 + FCS 4 = 62 bytes,
+#   plus the 8 bytes of preamble and start delimiter and the 12-byte inter-frame gap that hold
+#   the wire between frames: 82 bytes (no VLAN tag: PFC priority travels in the DSCP field).
+# - none: no overhead and no acknowledgement (the fluid model's line-rate idealisation).
+TRANSPORT_PRESETS: dict[str, dict[str, Any]] = {
+    "infiniband": {"mtu_bytes": 4096, "header_bytes": 26, "ack": True},
+    "roce": {"mtu_bytes": 4096, "header_bytes": 82, "ack": True},
+    "none": {"mtu_bytes": 4096, "header_bytes": 0, "ack": False},
 }
 
 
@@ -178,6 +198,46 @@ class LatencySpec(Spec):
         return self.endpoint_s
 
 
+@dataclass(frozen=True)
+class TransportSpec(Spec):
+    """Packet overhead of the switched fabric's links (InfiniBand or RoCE); unset values come
+    from the preset.
+
+    A link carrying packets of ``mtu_bytes`` payload and ``header_bytes`` of overhead moves
+    payload at ``goodput`` = mtu / (mtu + header) of its line rate; with ``ack`` a transfer
+    completes when the acknowledgement of its last packet is back at the sender, one more
+    one-way latency of its switched path later. NVLink and PCIe are not affected (NVLink has
+    its own efficiency).
+    """
+
+    preset: TransportPreset | None = option(
+        default=None, doc="infiniband, roce or none (line rate, no acknowledgement); default: "
+                          "the fabric's latency preset")
+    mtu_bytes: int | None = option(default=None, ge=1, le=MAX_MTU,
+                                   doc="payload bytes per packet (InfiniBand, RoCE: 4,096)")
+    header_bytes: int | None = option(
+        default=None, ge=0, le=MAX_MTU,
+        doc="bytes each packet adds on the wire: headers, CRCs, framing (IB 26, RoCE 82)")
+    ack: bool | None = option(
+        default=None, doc="a transfer completes when its last acknowledgement is back: one "
+                          "more one-way latency of its switched path")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # the preset is a known one before it is looked up
+        if self.preset is not None:
+            for name, value in TRANSPORT_PRESETS[self.preset].items():
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, value)
+
+    @property
+    def goodput(self) -> float:
+        """Payload over wire bytes of a full packet: the fraction of the line rate a transfer
+        gets (1 without overhead)."""
+        mtu, header = self.mtu_bytes, self.header_bytes
+        assert mtu is not None and header is not None, "resolved by the fabric's preset"
+        return mtu / (mtu + header) if header else 1.0
+
+
 def parse_ratio(value: object) -> tuple[int, int]:
     """Parse an oversubscription ratio ``"3:1"`` (down:up ports) or a number ``3``."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
@@ -216,6 +276,7 @@ class FabricSpec(Spec):
     spines: int | None = option(default=None, ge=1, le=MAX_RADIX,
                                 doc="spines per plane; default: the fewest that fit")
     latency: LatencySpec = field(default_factory=LatencySpec)
+    transport: TransportSpec = field(default_factory=TransportSpec)
     q: int | None = option(default=None, ge=3, le=MAX_RADIX,
                            doc="slim-fly: the MMS graph parameter")
     endpoints_per_switch: int | None = option(default=None, ge=1, le=MAX_RADIX,
@@ -226,6 +287,13 @@ class FabricSpec(Spec):
                                       doc="dragonfly: global ports per switch")
     groups: int | None = option(default=None, ge=2, le=MAX_RADIX.value ** 2 + 1,
                                 doc="dragonfly: groups (default group_size*global_ports+1)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.transport.preset is None:
+            # the link layer the latency preset names carries its own packet overhead
+            object.__setattr__(self, "transport", dataclasses.replace(
+                self.transport, preset=self.latency.preset))
 
     @property
     def is_tree(self) -> bool:
@@ -281,37 +349,58 @@ class RoutingSpec(Spec):
 
 @dataclass(frozen=True)
 class FailureSpec(Spec):
-    """One failed component: give exactly one key."""
+    """One failed or degraded component: give exactly one of plane, switch, nic, link, and
+    a ``factor`` to degrade it instead of failing it."""
 
     plane: int | None = option(default=None, ge=0, le=MAX_PLANES.value - 1, doc="a whole plane")
     switch: str | None = option(default=None, doc="a switch, such as 'p3/spine/0'")
     nic: str | None = option(default=None, doc="a NIC, such as 'n12/nic3'")
     link: str | None = option(default=None,
                               doc="every cable between two nodes: 'p0/leaf/1 - p0/spine/0'")
+    factor: float | None = option(
+        default=None, ge=0, le=1,
+        doc="the fraction of its bandwidth the component keeps (a 400G link trained down to "
+            "200G: 0.5); absent or 0: failed")
 
     def check(self) -> None:
-        given = [k for k in ("plane", "switch", "nic", "link") if getattr(self, k) is not None]
+        given = [k for k in FAILURE_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             raise SpecError("give exactly one of plane, switch, nic, link", (),
                             ", ".join(given) or "none")
 
     @property
+    def dead(self) -> bool:
+        """Whether the component is removed (no factor, or 0) rather than slowed down."""
+        return not self.factor
+
+    @property
     def what(self) -> str:
-        """The failed component as ``kind=name``."""
-        for key in ("plane", "switch", "nic", "link"):
+        """The component as ``kind=name``, with ``:factor`` when one is given (what
+        :func:`parse_failure` reads back)."""
+        for key in FAILURE_KINDS:
             if getattr(self, key) is not None:
-                return f"{key}={getattr(self, key)}"
+                tail = "" if self.factor is None else f":{_short(self.factor)}"
+                return f"{key}={getattr(self, key)}{tail}"
         raise AssertionError("unreachable: check() ensures one key")
 
 
+def _short(x: float) -> str:
+    """The shortest text that reads back to ``x``: 0.5, 1, 0.125."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def parse_failure(text: object) -> FailureSpec:
-    """The failure ``kind=name`` names: ``plane=3``, ``switch=p0/spine/1``, ``nic=n4/nic2``,
-    ``link=p0/leaf/0 - p0/spine/1`` (the one parser of ``--fail``, sweeps and compare).
+    """The failure ``kind=name`` names, with ``:factor`` for a degraded component:
+    ``plane=3``, ``switch=p0/spine/1``, ``nic=n4/nic2``, ``link=p0/leaf/0 - p0/spine/1``,
+    ``plane=3:0.5`` (half its bandwidth). The one parser of ``--fail``, ``--degrade``, sweeps
+    and compare.
 
     Raises
     ------
     SpecError
-        If ``text`` is not ``kind=name`` with a known kind (a plane is a number).
+        If ``text`` is not ``kind=name[:factor]`` with a known kind (a plane is a number, a
+        factor a number in [0, 1]).
     """
     if not isinstance(text, str) or "=" not in text:
         raise SpecError("expected kind=name, such as plane=3 or switch=p0/spine/1",
@@ -322,13 +411,23 @@ def parse_failure(text: object) -> FailureSpec:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SpecError(f"the kind must be one of {', '.join(FAILURE_KINDS)}{hint}",
                         value=text)
+    factor: float | None = None
+    if ":" in name:  # no node name holds a colon: what follows the last one is the factor
+        name, _, tail = (part.strip() for part in name.rpartition(":"))
+        try:
+            factor = float(tail)
+        except ValueError:
+            factor = math.nan
+        if not 0 <= factor <= 1:  # NaN fails too
+            raise SpecError(f"the factor after ':' is the fraction of its bandwidth the {kind} "
+                            f"keeps, a number in [0, 1], such as {kind}=...:0.5", value=text)
     if kind == "plane":
         if not name.isdigit():
             raise SpecError("a plane is a number, such as plane=3", value=text)
-        return FailureSpec(plane=int(name))
+        return FailureSpec(plane=int(name), factor=factor)
     if not name:
         raise SpecError(f"name the {kind}, such as {kind}=...", value=text)
-    named: dict[str, Any] = {kind: name}
+    named: dict[str, Any] = {kind: name, "factor": factor}
     return FailureSpec(**named)
 
 

@@ -135,6 +135,13 @@ def _file(value: Any) -> None:
         raise ValueError("expected a file name")
 
 
+def _factor(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not 0 <= value <= 1:  # NaN fails too
+        raise ValueError("expected the fraction of its bandwidth a degraded component keeps, "
+                         "a number in [0, 1]")
+
+
 def _failures(value: Any) -> None:
     # one grid value is one set of failures: a list of kind=name (or one string); [] = none
     items = [value] if isinstance(value, str) else value
@@ -157,8 +164,13 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("routing", "topology", "routing.policy", _choice(ROUTING_POLICIES)),
     Param("cross_plane", "topology", "routing.cross_plane", _choice(CROSS_PLANE_POLICIES)),
     Param("failures", "topology",
-          "failures: a list of kind=name such as plane=3 or switch=p0/spine/1; [] = none",
+          "failures: a list of kind=name such as plane=3 or switch=p0/spine/1, or "
+          "kind=name:factor for a degraded one (plane=3:0.5); [] = none",
           _failures),
+    Param("degrade_factor", "topology",
+          "the factor of every degraded component of the point (a failure with a factor: "
+          "in the topology, a failures parameter or --degrade), in [0, 1]; 0 fails them",
+          _factor),
     Param("tokens", "workload", "batch.tokens (training), tokens_per_gpu (inference)",
           _positive_int(MAX_TOKENS), ("training", "inference")),
     Param("micro_batches", "workload",
@@ -327,6 +339,8 @@ def apply_param(name: str, value: Any, topology: dict[str, Any], workload: dict[
     if param.target == "run":
         change: dict[str, Any] = {name: float(value) if name == "tolerance" else value}
         return dataclasses.replace(options, **change)
+    if name == "degrade_factor":
+        return _apply_factor(float(value), topology, options)
     if param.target == "topology":
         _apply_topology(name, value, topology)
         if name in ("routing", "cross_plane"):
@@ -357,8 +371,29 @@ def _apply_topology(name: str, value: Any, topo: dict[str, Any]) -> None:
             failures = [parse_failure(item) for item in items]
         except SpecError as exc:  # checked when the sweep loads: only for specs built oddly
             raise SpecError(exc.message, ("failures",), value) from None
-        topo["failures"] = [{k: getattr(f, k) for k in ("plane", "switch", "nic", "link")
+        topo["failures"] = [{k: getattr(f, k) for k in ("plane", "switch", "nic", "link",
+                                                        "factor")
                              if getattr(f, k) is not None} for f in failures]
+
+
+def _apply_factor(factor: float, topo: dict[str, Any], options: RunOptions) -> RunOptions:
+    """Set the factor of every degraded component: the topology's failures that have one
+    (after a ``failures`` parameter) and the run's (``--degrade``). Applied after the point's
+    other parameters, so that it finds them whatever the order of the grid."""
+    found = 0
+    failures = topo.get("failures")
+    for entry in failures if isinstance(failures, list) else []:
+        if isinstance(entry, dict) and entry.get("factor") is not None:
+            entry["factor"] = factor
+            found += 1
+    degraded = [dataclasses.replace(f, factor=factor) if f.factor is not None else f
+                for f in options.failures]
+    found += sum(1 for f in options.failures if f.factor is not None)
+    if not found:
+        raise SpecError("no degraded component to set the factor of: give one a factor in "
+                        "the topology's failures, a failures parameter (plane=3:0.5) or "
+                        "--degrade", ("failures",))
+    return dataclasses.replace(options, failures=tuple(degraded))
 
 
 def _apply_workload(param: Param, value: Any, work: dict[str, Any]) -> None:

@@ -123,7 +123,8 @@ def _edited(task: PointTask) -> tuple[dict[str, Any], dict[str, Any], RunOptions
     topo = copy.deepcopy(task.topology)
     work = copy.deepcopy(task.workload)
     options = task.options
-    for name, value in task.params.items():
+    # degrade_factor sets the factor of the degraded components the other parameters name
+    for name, value in sorted(task.params.items(), key=lambda item: item[0] == "degrade_factor"):
         if name in ("topology", "workload"):
             continue  # chose the mappings already
         try:

@@ -23,7 +23,7 @@ from typing import Any
 
 from mpft_sim.errors import MpftError
 from mpft_sim.report.files import staged_dir, write_json
-from mpft_sim.spec.run import RunOptions
+from mpft_sim.spec.run import RunOptions, run_failures
 from mpft_sim.spec.topology import FailureSpec
 from mpft_sim.sweep.executors import check_executor, run_points
 from mpft_sim.sweep.point import PointOutcome, PointTask, columns, make_tasks
@@ -97,7 +97,8 @@ def sweep(spec_or_path: SweepSpec | str | Path, out_dir: str | Path, jobs: int |
           executor: str = "local", scheduler: str | None = None, resume: bool = False,
           progress: Progress | None = None, *, seed: int | None = None,
           routing: str | None = None, cross_plane: str | None = None,
-          failures: Sequence[FailureSpec | str] = ()) -> SweepResult:
+          failures: Sequence[FailureSpec | str] = (),
+          degrade: Sequence[FailureSpec | str] = ()) -> SweepResult:
     """Run every point of a sweep and write its table and plots.
 
     Parameters
@@ -126,6 +127,8 @@ def sweep(spec_or_path: SweepSpec | str | Path, out_dir: str | Path, jobs: int |
         grid itself varies them (the point's value wins).
     failures : sequence of FailureSpec or "kind=name"
         Components failed at every point, besides the point's own.
+    degrade : sequence of FailureSpec or "kind=name:factor"
+        Components degraded at every point (a ``degrade_factor`` axis sets their factor).
 
     Returns
     -------
@@ -144,10 +147,8 @@ def sweep(spec_or_path: SweepSpec | str | Path, out_dir: str | Path, jobs: int |
     spec = spec_or_path if isinstance(spec_or_path, SweepSpec) else load_sweep(spec_or_path)
     if seed is not None:
         spec = dataclasses.replace(spec, seed=seed)
-    texts = [f for f in failures if isinstance(f, str)]
     options = RunOptions(routing=routing, cross_plane=cross_plane,  # type: ignore[arg-type]
-                         failures=tuple(f for f in failures if isinstance(f, FailureSpec))
-                         + RunOptions.parse_failures(texts))
+                         failures=run_failures(failures, degrade))
     points = spec.points()
     tasks = make_tasks(spec, points, options)
     out = Path(out_dir)

@@ -220,15 +220,21 @@ def _build_tree(spec: TopologySpec) -> Fabric:
     src = cab.directed("src").astype(np.int32)
     dst = cab.directed("dst").astype(np.int32)
     link_plane = cab.directed("plane").astype(np.int16)
-    node_alive, link_alive = _apply_failures(spec, tree, lay, src, dst, node_kind, node_plane,
-                                             link_plane)
+    link_kind = cab.directed("kind").astype(np.int8)
+    node_alive, link_alive, degrade = _apply_failures(spec, tree, lay, src, dst, node_kind,
+                                                      node_plane, link_plane, link_kind)
+    line = cab.directed("capacity").astype(np.float64)
+    # packets on the InfiniBand/RoCE cables carry headers: payload moves at the goodput
+    switched = (link_kind == LinkKind.ENDPOINT) | (link_kind == LinkKind.FABRIC)
+    goodput = np.where(switched, fab.transport.goodput, 1.0)
     return Fabric(
         spec=spec, size=size, layout=lay,
         node_kind=node_kind, node_plane=node_plane,
         link_src=src, link_dst=dst,
-        capacity_Bps=cab.directed("capacity").astype(np.float64),
+        capacity_Bps=line * goodput * degrade,
         latency_s=cab.directed("latency").astype(np.float64),
-        link_kind=cab.directed("kind").astype(np.int8),
+        line_rate_Bps=line, degrade=degrade,
+        link_kind=link_kind,
         link_plane=link_plane,
         link_tier=cab.directed("tier").astype(np.int8),
         link_alive=link_alive, node_alive=node_alive,
@@ -245,24 +251,51 @@ def _apply_failures(
     spec: TopologySpec, tree: TreeSize, lay: Layout, src: NDArray[np.int32],
     dst: NDArray[np.int32],
     node_kind: NDArray[np.int8], node_plane: NDArray[np.int16], link_plane: NDArray[np.int16],
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """Alive masks of nodes and links once the spec's failures are removed."""
+    link_kind: NDArray[np.int8],
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64]]:
+    """Alive masks of nodes and links once the spec's failures are removed, and the fraction
+    of its bandwidth each link keeps once the degraded components are slowed down.
+
+    A failure with a factor in (0, 1] degrades instead of removing: every link of a plane or
+    a switch, the cables of a NIC's ports, or the cables between two nodes keep that fraction
+    of their bandwidth. Two degradations of one link multiply.
+    """
     node_alive = np.ones(len(node_kind), dtype=bool)
     link_alive = np.ones(len(src), dtype=bool)
+    degrade = np.ones(len(src))
     for i, failure in enumerate(spec.failures):
-        if failure.plane is not None:
-            node_alive[(node_plane == failure.plane) & (node_kind >= NodeKind.LEAF)] = False
-            link_alive[link_plane == failure.plane] = False
-            continue
         nodes = resolve_failure(spec, tree, lay, failure, ("failures", i))
-        if failure.link is not None:
-            a, b = nodes
-            link_alive[((src == a) & (dst == b)) | ((src == b) & (dst == a))] = False
+        links = _failed_links(failure, nodes, src, dst, link_plane, link_kind)
+        if failure.dead:
+            link_alive[links] = False
+            if failure.plane is not None:
+                node_alive[(node_plane == failure.plane) & (node_kind >= NodeKind.LEAF)] = False
+            elif failure.link is None:
+                node_alive[nodes[0]] = False
         else:
-            (n,) = nodes
-            node_alive[n] = False
-            link_alive[(src == n) | (dst == n)] = False
-    return node_alive, link_alive
+            assert failure.factor is not None
+            degrade[links] *= failure.factor
+    return node_alive, link_alive, degrade
+
+
+def _failed_links(
+    failure: FailureSpec, nodes: tuple[int, ...], src: NDArray[np.int32],
+    dst: NDArray[np.int32], link_plane: NDArray[np.int16], link_kind: NDArray[np.int8],
+) -> NDArray[np.bool_]:
+    """The links a failed or degraded component (resolved to ``nodes``) takes down or slows
+    down, as a mask."""
+    if failure.plane is not None:
+        return link_plane == failure.plane
+    if failure.link is not None:
+        a, b = nodes
+        return ((src == a) & (dst == b)) | ((src == b) & (dst == a))
+    (n,) = nodes
+    touching = (src == n) | (dst == n)
+    if failure.nic is not None and not failure.dead:
+        # a NIC at a fraction of its bandwidth is its ports trained down: the PCIe side keeps
+        # its own rate (a dead NIC takes its PCIe links with it)
+        touching &= link_kind == LinkKind.ENDPOINT
+    return touching
 
 
 def resolve_failure(spec: TopologySpec, tree: TreeSize, lay: Layout, failure: FailureSpec,

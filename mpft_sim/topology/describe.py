@@ -22,7 +22,8 @@ def describe_topology(spec: TopologySpec) -> dict[str, Any]:
         cables), ``endpoint_links, max_gpus`` (what the radix and tiers could hold),
         ``bisection_Bps`` (half the smaller of the endpoint and the tier-to-tier capacity,
         per direction, summed over planes; null for cost-only designs), ``oversubscription``
-        (leaf down:up), and the shape of one plane for the fat-tree kinds.
+        (leaf down:up), and for the fat-tree kinds the shape of one plane and the transport
+        (packet overhead and goodput of the switched links).
     """
     size = size_fabric(spec)
     fab = spec.fabric
@@ -57,6 +58,10 @@ def describe_topology(spec: TopologySpec) -> dict[str, Any]:
         }
         out["routing"] = {"policy": spec.routing.policy, "cross_plane": spec.routing.cross_plane}
         out["failures"] = [f.what for f in spec.failures]
+        t = fab.transport
+        out["transport"] = {"preset": t.preset, "mtu_bytes": t.mtu_bytes,
+                            "header_bytes": t.header_bytes, "ack": t.ack,
+                            "goodput": t.goodput}
     return out
 
 
@@ -127,4 +132,18 @@ def describe_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
                       f"{where}"))
         failures = info.get("failures") or []
         lines.append(("failures", ", ".join(failures) if failures else "none"))
+    transport = info.get("transport")
+    if transport:
+        lines.append(("transport", _transport_words(transport)))
     return lines
+
+
+def _transport_words(t: dict[str, Any]) -> str:
+    """``InfiniBand: goodput 99.37% (4,096 B packets + 26 B of headers); ends at the last
+    ACK``."""
+    name = {"infiniband": "InfiniBand", "roce": "RoCE", "none": "none"}[t["preset"]]
+    if not t["header_bytes"] and not t["ack"]:
+        return f"{name}: line rate, no acknowledgement"
+    ack = "; ends at the last ACK" if t["ack"] else "; no ACK"
+    return (f"{name}: goodput {100 * float(t['goodput']):.2f}% ({int(t['mtu_bytes']):,} B "
+            f"packets + {int(t['header_bytes'])} B of headers){ack}")

@@ -245,7 +245,15 @@ class Fabric:
     link_src, link_dst : ndarray of int
         Per directed link: its endpoints (node indices).
     capacity_Bps, latency_s : ndarray of float
-        Per directed link: bytes per second; latency of the cable plus the switch it enters.
+        Per directed link: the payload bytes per second it carries (its line rate, times the
+        transport's goodput on InfiniBand/RoCE links, times its degradation); latency of the
+        cable plus the switch it enters.
+    line_rate_Bps : ndarray of float
+        Per directed link: its data rate as the spec gives it, before packet overhead and
+        degradation.
+    degrade : ndarray of float
+        Per directed link: the fraction of its bandwidth a degraded link keeps (1 when
+        healthy; a failed link keeps its value and is marked in ``link_alive``).
     link_kind, link_plane, link_tier : ndarray
         Per directed link: :class:`LinkKind`, plane (-1 inside a server), tier (0 inside a
         server, 1 NIC to leaf, 2 leaf to spine, 3 spine to core).
@@ -277,6 +285,8 @@ class Fabric:
     link_dst: NDArray[np.int32]
     capacity_Bps: NDArray[np.float64]
     latency_s: NDArray[np.float64]
+    line_rate_Bps: NDArray[np.float64]
+    degrade: NDArray[np.float64]
     link_kind: NDArray[np.int8]
     link_plane: NDArray[np.int16]
     link_tier: NDArray[np.int8]
@@ -300,6 +310,12 @@ class Fabric:
     def name(self) -> str:
         """The design's name."""
         return self.spec.name
+
+    @property
+    def switched(self) -> NDArray[np.bool_]:
+        """Per directed link: whether it is part of the switched fabric (a NIC port's cable or
+        a switch-to-switch cable), where packets carry the transport's overhead."""
+        return (self.link_kind == LinkKind.ENDPOINT) | (self.link_kind == LinkKind.FABRIC)
 
     @property
     def n_nodes(self) -> int:

@@ -180,4 +180,4 @@ def test_to_plain_is_json(training: Result) -> None:
 def test_short_repr_of_a_result(replay: Result) -> None:
     """A Result's repr is one line: what ran, on what, and its headline figures."""
     assert repr(replay) == ("Result('example-flows' on 'deepseek-v3-2048', fluid: 6 flows, "
-                            "makespan 1.674 ms)")
+                            "makespan 1.679 ms)")

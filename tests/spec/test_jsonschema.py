@@ -385,8 +385,11 @@ PROBES: list[Any] = [
     2**64, -1, 0.0, 0.5, 0.999, 1.0, 1.5, True, False, None, "", "x", "3:1", "1:1", "0:1", "3",
     "ecmp", "adaptive", "spray", "ecmpp", "source", "destination", "bridged", "fluid",
     "analytic", "plane=3", "plane = 3 ", "plane=x", "plnae=1", "switch=p0/spine/1", "nic=",
-    "link=p0/leaf/0 - p0/spine/1", "a.yaml", [], ["plane=1"], ["plane=1", "nic=n0/nic1"],
-    ["plane=x"], [1], {}, {"a": 1},
+    "link=p0/leaf/0 - p0/spine/1", "plane=3:0.5", "plane=3:1", "plane=3: .25 ", "plane=3:1.5",
+    "plane=3:", "plane=3:x", "switch=p0/spine/1:0", "nic=n0/nic1:1.0", "nic=n0/nic1:2",
+    "link=p0/leaf/0 - p0/spine/1:0.5", "switch=:0.5", "a.yaml", [], ["plane=1"],
+    ["plane=1", "nic=n0/nic1"],
+    ["plane=x"], ["plane=1:0.5", "switch=p0/spine/1:0.25"], ["plane=1:7"], [1], {}, {"a": 1},
 ]
 
 

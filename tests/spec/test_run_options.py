@@ -101,8 +101,9 @@ def test_simulate_rejects_an_unknown_model() -> None:
 
 
 def test_compare_rejects_an_unknown_model() -> None:
-    """``compare`` refuses a misspelt model, saying which design and workload it was for."""
-    with pytest.raises(SpecError, match=r"^cross_leaf on tiny-mpft: model: must be one of "
-                                        r"'fluid', 'analytic'"):
+    """``compare`` refuses a misspelt model once, before any design is built (it is no
+    design's fault), with the closest model named."""
+    with pytest.raises(SpecError, match=r"^model: must be one of 'fluid', 'analytic' \(did "
+                                        r"you mean 'analytic'\?\), got 'analytc'$"):
         compare([TOPOLOGIES / "tiny-mpft.yaml"], DATA / "flows" / "cross_leaf.yaml",
                 "analytc")  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from mpft_sim.spec.topology import (
 )
 from mpft_sim.topology.build import build_fabric, cables_between
 from mpft_sim.topology.fabric import Fabric, LinkKind, NodeKind
-from tests.conftest import TOPOLOGIES
+from tests.conftest import TOPOLOGIES, no_overhead
 
 
 def design(kind: str, nodes: int, radix: int, *, planes: int = 1, tiers: int = 2,
@@ -157,8 +157,9 @@ def test_fat_tree_is_node_aligned() -> None:
 
 
 def test_intra_node_wiring() -> None:
-    """Each GPU has an NVLink pair to its NVSwitch and a PCIe pair to its NIC."""
-    spec = load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml")
+    """Each GPU has an NVLink pair to its NVSwitch and a PCIe pair to its NIC (capacities at
+    line rate: the transport overhead pinned off)."""
+    spec = no_overhead(load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml"))
     fabric = build_fabric(spec)
     gpu = np.arange(fabric.n_gpus)
     assert np.array_equal(fabric.link_src[fabric.gpu_nvl_up], gpu)

@@ -49,6 +49,8 @@ def test_multi_plane_design() -> None:
                       "leaf_down_ports": 2, "leaf_up_ports": 2},
         "routing": {"policy": "spray", "cross_plane": "destination"},
         "failures": ["plane=1", "switch=p0/spine/0"],
+        "transport": {"preset": "infiniband", "mtu_bytes": 4096, "header_bytes": 26,
+                      "ack": True, "goodput": 4096 / 4122},
     }
 
 
@@ -100,6 +102,8 @@ def test_multi_plane_design_in_words() -> None:
         ("routing", "spray; cross-plane traffic forwarded over NVLink at the destination "
                     "(DeepEP)"),
         ("failures", "plane=1, switch=p0/spine/0"),
+        ("transport", "InfiniBand: goodput 99.37% (4,096 B packets + 26 B of headers); ends "
+                      "at the last ACK"),
     ]
 
 

@@ -12,7 +12,7 @@ from mpft_sim.spec.topology import load_topology
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.workload.collectives import alltoall_flows, ring_flows, ring_steps
 from mpft_sim.workload.flows import FlowList
-from tests.conftest import TOPOLOGIES
+from tests.conftest import TOPOLOGIES, no_overhead
 
 MB = 1_200_000.0  # divisible by 12 and 4
 
@@ -154,8 +154,9 @@ def test_alltoall_pairs() -> None:
 
 def test_ring_allreduce_through_the_engine() -> None:
     """Ring all-reduce over 2 servers of tiny-mpft: network edges run at the 50 GB/s NIC,
-    NVLink edges at 160 GB/s, each carrying 2*(N-1)/N*bytes/m."""
-    fabric = build_fabric(load_topology(TOPOLOGIES / "tiny-mpft.yaml"))
+    NVLink edges at 160 GB/s, each carrying 2*(N-1)/N*bytes/m (at line rate: the transport
+    overhead pinned off)."""
+    fabric = build_fabric(no_overhead(load_topology(TOPOLOGIES / "tiny-mpft.yaml")))
     src, dst, size = ring_flows(np.arange(4), fabric.gpus_per_node, 8e6, "allreduce")
     assert np.all(size == 2 * 3 / 4 * 8e6 / 2)
     flows = FlowList(src, dst, size, np.zeros(len(src)), tuple("ring" for _ in src))
