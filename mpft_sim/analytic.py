@@ -14,7 +14,7 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
-from mpft_sim.network import Network, _link_groups
+from mpft_sim.network import Network, link_groups
 from mpft_sim.records import LinkTable, Timeline
 from mpft_sim.routing import Router, Routes
 from mpft_sim.topology.fabric import Fabric
@@ -37,7 +37,7 @@ class AnalyticNetwork(Network):
         n_links = fabric.n_links
         self.busy = np.zeros(n_links)
         self.peak = np.zeros(n_links)
-        self.group_of_link, self.link_groups, self.group_cap = _link_groups(fabric)
+        self.group_of_link, self.link_groups, self.group_cap = link_groups(fabric)
         # timeline pieces: (start, end, group, load) per batch and group of links touched
         self._pieces: list[tuple[FloatArray, FloatArray, IntArray, FloatArray]] = []
 
@@ -64,9 +64,10 @@ class AnalyticNetwork(Network):
         self._complete(ids, now + duration)
 
     def link_table(self, until: float) -> LinkTable:
-        """Busy time is each phase's bytes over capacity; a used link peaks at 1."""
+        """Busy time is each phase's bytes over capacity, at full capacity (so also hot and
+        saturated); a used link peaks at 1."""
         return LinkTable(busy_s=self.busy.copy(), saturated_s=self.busy.copy(),
-                         peak_util=self.peak.copy())
+                         peak_util=self.peak.copy(), hot_s=self.busy.copy())
 
     def timeline(self) -> Timeline:
         """Each group of links carries a phase's bytes evenly over its busiest link's time."""

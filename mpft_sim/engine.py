@@ -11,7 +11,7 @@ import simpy
 
 from mpft_sim.analytic import AnalyticNetwork
 from mpft_sim.errors import SimulationError
-from mpft_sim.network import FluidNetwork, Network, _schedule
+from mpft_sim.network import FluidNetwork, Network, schedule
 from mpft_sim.results import Result
 from mpft_sim.routing import Router
 from mpft_sim.sharing import Solver, max_min_rates
@@ -125,13 +125,13 @@ def run_program(env: simpy.Environment, network: Network, program: Program,
             if delay <= 0:
                 finish(t)
             else:
-                _schedule(env, delay, lambda _e2: finish(t), priority=1)
+                schedule(env, delay, lambda _e2: finish(t), priority=1)
         return ended
 
     def _after(delay: float, t: int) -> bool:
         if delay <= 0:
             return True
-        _schedule(env, delay, lambda _e: finish(t), priority=1)
+        schedule(env, delay, lambda _e: finish(t), priority=1)
         return False
 
     def kick(_e: object) -> None:
@@ -139,7 +139,7 @@ def run_program(env: simpy.Environment, network: Network, program: Program,
             if begin(t):
                 finish(t)
 
-    _schedule(env, 0.0, kick, priority=1)
+    schedule(env, 0.0, kick, priority=1)
     env.run()
     if done < n:
         stuck = np.flatnonzero(np.isnan(end))[:5]
@@ -200,7 +200,7 @@ def replay_flows(fabric: Fabric, flows: FlowList, model: Model = "fluid", *, see
             progress(env.now, released / total)
 
     for batch in batches:
-        _schedule(env, float(flows.start_s[batch[0]]), lambda _e, b=batch: release(b),
+        schedule(env, float(flows.start_s[batch[0]]), lambda _e, b=batch: release(b),
                   priority=1)
     env.run()
     router = network.router

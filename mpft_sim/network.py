@@ -43,24 +43,13 @@ from typing import Any
 import numpy as np
 import simpy
 from numpy.typing import NDArray
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-
-from mpft_sim._kernels import (
-    add_load,
-    due_slots,
-    gather_links,
-    merge_components,
-    residual_capacity,
-    select_slots,
-    settle,
-)
+from mpft_sim import _fluid
 from mpft_sim.records import FlowTable, LinkTable, Timeline
 from mpft_sim.routing import Router, Routes
 from mpft_sim.sharing import Incidence, Solver, max_min_rates
 from mpft_sim.topology.fabric import Fabric
 
-__all__ = ["FluidNetwork", "Network"]
+__all__ = ["FluidNetwork", "Network", "link_groups", "schedule"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -69,9 +58,10 @@ IntArray = NDArray[np.int64]
 # after everything else of their instant (NORMAL = 1), so all arrivals of an instant are in.
 _LATE = 2
 _SAME_TIME = 1e-9  # completions this close (relative to a flow's elapsed time) are simultaneous
+_BUDGET = 100_000  # instants per call of the compiled loop, so that Python gets a word in
 
 
-def _schedule(env: simpy.Environment, delay: float, callback: Any, priority: int = _LATE,
+def schedule(env: simpy.Environment, delay: float, callback: Any, priority: int = _LATE,
               value: Any = None) -> simpy.Event:
     """An event that succeeds after ``delay`` with the given priority, calling ``callback``."""
     event = simpy.Event(env)
@@ -289,7 +279,7 @@ class Network:
         for g in done.tolist():
             event = self._group_events.pop(g)
             at = float(self.groups["max_end"][g])
-            _schedule(self.env, max(0.0, at - now), lambda _e, ev=event, t=at: ev.succeed(t),
+            schedule(self.env, max(0.0, at - now), lambda _e, ev=event, t=at: ev.succeed(t),
                       priority=1)
 
     @property
@@ -334,7 +324,7 @@ class Network:
         raise NotImplementedError
 
 
-def _link_groups(fabric: Fabric) -> tuple[IntArray, list[tuple[int, int]], FloatArray]:
+def link_groups(fabric: Fabric) -> tuple[IntArray, list[tuple[int, int]], FloatArray]:
     """Group id per link by (plane, tier); the groups; their capacities."""
     key = (fabric.link_plane.astype(np.int64) + 1) * 8 + fabric.link_tier
     uniq, inv = np.unique(key, return_inverse=True)
@@ -352,9 +342,12 @@ class FluidNetwork(Network):
     fabric : Fabric
     router : Router
     solver : callable, optional
-        ``solver(incidence, capacity) -> rates``; default :func:`max_min_rates`.
+        ``solver(incidence, capacity) -> rates``; default :func:`max_min_rates`, which runs
+        inside the compiled event loop. Any other solver runs through a slower loop that
+        calls it from Python at every re-solve, with the same results.
     tolerance : float
-        Relative time quantum for batching nearly simultaneous completions; 0 is exact.
+        Relative error allowed on completion times, to batch nearly simultaneous
+        completions; 0 is exact.
     """
 
     def __init__(self, env: simpy.Environment, fabric: Fabric, router: Router | None,
@@ -364,38 +357,23 @@ class FluidNetwork(Network):
         if tolerance < 0:
             raise ValueError(f"tolerance must be non-negative, got {tolerance}")
         self.solver = solver
-        self.tolerance = max(float(tolerance), _SAME_TIME)
-        n_links = fabric.n_links
-        self.cap = fabric.capacity_Bps
-        self.load = np.zeros(n_links)
-        self.since = np.zeros(n_links)
-        self.busy = np.zeros(n_links)
-        self.saturated = np.zeros(n_links)
-        self.peak = np.zeros(n_links)
-        self.label = np.full(n_links, -1, dtype=np.int64)
-        self.group_of_link, self.link_groups, self.group_cap = _link_groups(fabric)
-        self.group_load = np.zeros(len(self.link_groups))
-        self._times: list[float] = []
-        self._loads: list[NDArray[np.float32]] = []
-        # one row per flow being served ("slot"); its links are z_link[z0:z1]
-        self.slots = _Grow(flow=np.int64, rem=np.float64, t0=np.float64, rate=np.float64,
-                           fin=np.float64, start=np.float64, label=np.int64, z0=np.int64,
-                           z1=np.int64, active=np.bool_, new=np.bool_)
-        self.z = _Grow(link=np.int64, frac=np.float64)
-        self.parent = np.zeros(1024, dtype=np.int64)  # union-find over component labels,
-        self._labels = 0  # labels in use; parent[:_labels] is kept fully compressed
-        self._active = 0
+        self.tolerance = float(tolerance)
+        self._quantum = max(self.tolerance, _SAME_TIME)
+        self.group_of_link, self.link_groups, self.group_cap = link_groups(fabric)
+        self.state = _fluid.new_state(fabric.capacity_Bps, self.group_of_link,
+                                      len(self.link_groups))
+        self.link_flows = self.state.nfl  # updated in place by the compiled loop
         self._pending = False
         self._wake_at = np.inf
         self._gen = 0
-        self.solves = 0
-        self.solved_flows = 0
-        self._scratch = np.full(n_links, -1, dtype=np.int64)
+        self._done = np.zeros(1024, dtype=np.int64)
 
     # -- arrivals ----------------------------------------------------------------------------
 
     def _start(self, ids: IntArray, routes: Routes, size: FloatArray) -> None:
         flow_i, link, frac = routes.incidence()
+        keep = frac > 0
+        flow_i, link, frac = flow_i[keep], link[keep], frac[keep]
         per_flow = np.bincount(flow_i, minlength=len(ids))
         idle = (per_flow == 0) | (size <= 0)
         if idle.any():
@@ -403,46 +381,34 @@ class FluidNetwork(Network):
         busy = np.flatnonzero(~idle)
         if busy.size == 0:
             return
-        keep = ~idle[flow_i]
-        flow_i, link, frac = flow_i[keep], link[keep], frac[keep]
+        if idle.any():
+            keep = ~idle[flow_i]
+            flow_i, link, frac = flow_i[keep], link[keep], frac[keep]
         order = np.argsort(flow_i, kind="stable")
-        flow_i, link, frac = flow_i[order], link[order], frac[order]
-        zsl = self.z.extend(len(link))
-        self.z["link"][zsl] = link
-        self.z["frac"][zsl] = frac
-        counts = per_flow[busy]
-        z1 = zsl.start + np.cumsum(counts)
-        ssl = self.slots.extend(busy.size)
-        s = self.slots
-        s["flow"][ssl] = ids[busy]
-        s["rem"][ssl] = size[busy]
-        s["t0"][ssl] = self.env.now
-        s["rate"][ssl] = 0.0
-        s["fin"][ssl] = np.inf
-        s["start"][ssl] = self.env.now
-        s["z0"][ssl] = z1 - counts
-        s["z1"][ssl] = z1
-        s["active"][ssl] = True
-        s["new"][ssl] = True
-        self._active += busy.size
-        np.add.at(self.link_flows, link, frac)
-        s["label"][ssl] = self._merge_components(counts, link)
+        link, frac = link[order].astype(np.int64), frac[order].astype(np.float64)
+        ptr = np.zeros(busy.size + 1, dtype=np.int64)
+        np.cumsum(per_flow[busy], out=ptr[1:])
+        self._make_room(busy.size, len(link))
+        f = self.flows
+        flow_ids = ids[busy].astype(np.int64)
+        _fluid.add_flows(self.state, flow_ids, f["group"][flow_ids].astype(np.int64),
+                         size[busy].astype(np.float64), f["latency"][flow_ids], ptr, link, frac,
+                         self.env.now)
         if not self._pending:
             self._pending = True
             self._arm(self.env.now)
 
-    def _merge_components(self, counts: IntArray, link: IntArray) -> IntArray:
-        """Label the new flows' components (flow f has ``counts[f]`` of the ``link`` entries),
-        merging the existing ones they touch (a compiled union-find over labels)."""
-        need = self._labels + len(counts)
-        if need > len(self.parent):
-            grown = np.arange(max(need, 2 * len(self.parent)), dtype=np.int64)
-            grown[:self._labels] = self.parent[:self._labels]
-            self.parent = grown
-        ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        labels, self.parent, self._labels = merge_components(ptr, link, self.label,
-                                                             self.parent, self._labels)
-        return labels
+    def _make_room(self, flows: int, entries: int) -> None:
+        st = self.state
+        ci = st.ci
+        free_slots = ci[_fluid.FREE_N] + len(st.sflow) - ci[_fluid.HWM]
+        slots = len(st.sflow) + max(0, flows - free_slots)
+        need = ci[_fluid.Z_N] + entries
+        if need > len(st.zlink) and ci[_fluid.Z_N] > 2 * ci[_fluid.Z_LIVE]:
+            _fluid.compact(st)  # more than half the arena is garbage: reuse it first
+            need = ci[_fluid.Z_N] + entries
+        if slots > len(st.sflow) or need > len(st.zlink):
+            self.state = _fluid.grow(st, slots, need)
 
     # -- the event loop ----------------------------------------------------------------------
 
@@ -454,7 +420,7 @@ class FluidNetwork(Network):
         self._gen += 1
         self._wake_at = at
         gen = self._gen
-        _schedule(self.env, max(0.0, at - self.env.now), lambda _e: self._tick(gen))
+        schedule(self.env, max(0.0, at - self.env.now), lambda _e: self._tick(gen))
 
     def _tick(self, gen: int) -> None:
         if gen != self._gen:
@@ -462,130 +428,104 @@ class FluidNetwork(Network):
         now = self.env.now
         self._wake_at = np.inf
         self._pending = False
-        s = self.slots
-        n = s.n
-        due = due_slots(n, s["active"], s["fin"], s["start"], now, self.tolerance)
-        new = np.flatnonzero(s.view("new"))
-        level = np.inf
-        labels = []
-        if due.size:
-            level = float(s["rate"][due].min())
-            labels.append(s["label"][due])
-            self._depart(due, now)
-        if new.size:
-            s["new"][new] = False
-            zl = self._gather(new)[3]
-            with np.errstate(divide="ignore"):
-                level = min(level, float((self.cap[zl] / self.link_flows[zl]).min()))
-            labels.append(s["label"][new])
-        if labels:
-            self._resolve(np.concatenate(labels), level, now)
-        self._log(now)
-        if self._active and (n - self._active) > max(4096, 2 * self._active):
-            self._compact()
-        if self._active:
-            self._arm(float(s.view("fin").min()))
-
-    def _gather(self, slots: IntArray) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
-        """The slots' links: (position in ``slots``, local link number, frac, links)."""
-        s = self.slots
-        return gather_links(slots, s["z0"], s["z1"], self.z["link"], self.z["frac"],
-                            self._scratch)
-
-    def _depart(self, due: IntArray, now: float) -> None:
-        s = self.slots
-        pos, li, frac, ul = self._gather(due)
-        rate = s["rate"][due]
-        self._add_load(ul, np.bincount(li, -rate[pos] * frac, minlength=len(ul)).astype(
-            np.float64), now)
-        self.link_flows[ul] -= np.bincount(li, frac, minlength=len(ul))
-        s["active"][due] = False
-        s["fin"][due] = np.inf
-        s["rate"][due] = 0.0
-        self._active -= due.size
-        self._complete(s["flow"][due], now)
-
-    def _resolve(self, touched_labels: IntArray, level: float, now: float) -> None:
-        s = self.slots
-        touched = np.zeros(self._labels, dtype=bool)
-        touched[self.parent[touched_labels]] = True
-        # below the lowest level the event can reach, the filling is unchanged (module doc)
-        slots = select_slots(s.n, s["active"], s["label"], self.parent, touched, s["rate"],
-                             level)
-        if slots.size == 0:
-            return
-        pos, li, frac, ul = self._gather(slots)
-        residual = residual_capacity(pos, li, frac, s["rate"][slots], self.cap[ul],
-                                     self.load[ul])
-        new = self.solver(Incidence(li, pos, frac, len(ul), len(slots)), residual)
-        self.solves += 1
-        self.solved_flows += len(slots)
-        delta = settle(slots, pos, li, frac, np.asarray(new, dtype=np.float64), len(ul), now,
-                       s["rem"], s["t0"], s["rate"], s["fin"])
-        self._add_load(ul, delta, now)
-
-    def _add_load(self, link: IntArray, delta: FloatArray, now: float) -> None:
-        """Change the loads of distinct links, closing each one's accounting interval."""
-        if link.size == 0:
-            return
-        add_load(link, delta, now, self.cap, self.load, self.since, self.busy, self.saturated,
-                 self.peak, self.group_of_link, self.group_load)
-
-    def _log(self, now: float) -> None:
-        loads = self.group_load.astype(np.float32)
-        if self._times and self._times[-1] == now:
-            self._loads[-1] = loads
+        limit = self.env.peek()
+        if len(self._done) < self.groups.n:
+            self._done = np.zeros(2 * self.groups.n, dtype=np.int64)
+        g = self.groups
+        if self.solver is max_min_rates:
+            nxt = _fluid.run_events(self.state, now, limit, self._quantum, g["remaining"],
+                                    g["max_end"], self.flows["end"], 0, self._done, _BUDGET)
         else:
-            self._times.append(now)
-            self._loads.append(loads)
+            nxt = self._run_with_solver(now, limit)
+        ci = self.state.ci
+        for gid in self._done[:ci[_fluid.DONE_N]].tolist():
+            self._fire(gid)
+        if ci[_fluid.N_ACTIVE]:
+            self._arm(nxt)
 
-    def _compact(self) -> None:
-        """Drop finished slots, renumber links, recompute loads and components exactly."""
-        s = self.slots
-        keep = np.flatnonzero(s.view("active"))
-        pos, li, frac, ul_all = self._gather(keep)
-        link = ul_all[li]
-        counts = np.bincount(pos, minlength=len(keep))
-        for col in s.cols.values():
-            col[:len(keep)] = col[keep]
-        s.n = len(keep)
-        z1 = np.cumsum(counts)
-        s["z0"][:len(keep)] = z1 - counts
-        s["z1"][:len(keep)] = z1
-        self.z.n = 0
-        zsl = self.z.extend(len(link))
-        self.z["link"][zsl] = link
-        self.z["frac"][zsl] = frac
-        # exact loads, free of accumulated rounding
-        n_links = len(self.cap)
-        self.load = np.bincount(link, s["rate"][pos] * frac, minlength=n_links).astype(float)
-        self.link_flows = np.bincount(link, frac, minlength=n_links).astype(float)
-        self.group_load = np.bincount(self.group_of_link, self.load,
-                                      minlength=len(self.link_groups)).astype(float)
-        # fresh components: finished flows no longer join anything
-        ul, linv = np.unique(link, return_inverse=True)
-        n = len(keep)
-        graph = coo_matrix((np.ones(len(link)), (pos, n + linv)), shape=(n + len(ul),) * 2)
-        n_comp, comp = connected_components(graph, directed=False)
-        self.parent = np.arange(max(n_comp, 1024), dtype=np.int64)
-        self._labels = n_comp
-        self.label[:] = -1
-        self.label[ul] = comp[n:]
-        s["label"][:n] = comp[:n]
+    def _run_with_solver(self, now: float, limit: float) -> float:
+        """:func:`_fluid.run_events` with the injected solver called from Python."""
+        st = self.state
+        g = self.groups
+        st.ci[_fluid.DONE_N] = 0
+        t = now
+        for _ in range(_BUDGET):
+            limit = _fluid.begin_instant(st, t, limit, self._quantum, g["remaining"],
+                                         g["max_end"], self.flows["end"], 0, self._done)
+            if st.ci[_fluid.N_REG] > 0:
+                while True:
+                    n = _fluid.region_problem(st)
+                    inc = Incidence(st.elink[:n].copy(), st.eflow[:n].copy(),
+                                    st.efrac[:n].copy(), int(st.ci[_fluid.N_RL]),
+                                    int(st.ci[_fluid.N_REG]))
+                    rates = np.asarray(self.solver(inc, st.resid[:inc.n_links].copy()),
+                                       dtype=np.float64)
+                    if not _fluid.check_cuts(st, rates):
+                        break
+                _fluid.settle(st, t, rates)
+            _fluid.end_instant(st, t)
+            t = _fluid.next_time(st)
+            if t >= limit:
+                break
+        return float(_fluid.next_time(st))
+
+    def _fire(self, g: int) -> None:
+        event = self._group_events.pop(g)
+        at = float(self.groups["max_end"][g])
+        schedule(self.env, max(0.0, at - self.env.now),
+                 lambda _e, ev=event, t=at: ev.succeed(t), priority=1)
+
+    # -- counters ----------------------------------------------------------------------------
+
+    @property
+    def solves(self) -> int:
+        """Re-solves of the max-min problem so far."""
+        return int(self.state.ci[_fluid.SOLVES])
+
+    @property
+    def solved_flows(self) -> int:
+        """Flows re-solved, summed over re-solves."""
+        return int(self.state.ci[_fluid.SOLVED])
+
+    @property
+    def peak(self) -> FloatArray:
+        """Peak utilisation of each link so far."""
+        return self.state.peak
+
+    def stats(self) -> dict[str, int]:
+        """Engine counters: re-solves, flows re-solved, instants handled, region growths."""
+        ci = self.state.ci
+        return {"solves": int(ci[_fluid.SOLVES]), "flows_resolved": int(ci[_fluid.SOLVED]),
+                "events": int(ci[_fluid.EVENTS]), "expansions": int(ci[_fluid.EXPAND])}
 
     # -- results -----------------------------------------------------------------------------
 
     def link_table(self, until: float) -> LinkTable:
-        """Per-link busy and saturated time, and peak utilisation, up to ``until``."""
-        dt = until - self.since
-        busy = self.busy + dt * (self.load > 1e-9 * self.cap)
-        sat = self.saturated + dt * (self.load >= self.cap * (1 - 1e-9))
-        return LinkTable(busy_s=busy, saturated_s=sat, peak_util=np.minimum(self.peak, 1.0))
+        """Per-link busy, hot (>= 90 %) and saturated time, and peak utilisation, up to
+        ``until``."""
+        st = self.state
+        dt = np.maximum(until - st.since, 0.0)
+        busy = st.busy + dt * (st.load > 1e-9 * st.cap)
+        hot = st.hot + dt * (st.load >= st.cap * (_fluid.HOT - 1e-9))
+        sat = st.sat + dt * (st.load >= st.cap * (1 - 1e-9))
+        return LinkTable(busy_s=busy, saturated_s=sat, peak_util=np.minimum(st.peak, 1.0),
+                         hot_s=hot)
 
     def timeline(self) -> Timeline:
-        """Load per (plane, tier) group of links after each event."""
-        loads = (np.stack(self._loads) if self._loads
-                 else np.zeros((0, len(self.link_groups)), np.float32))
-        return Timeline(np.array(self._times), loads, self.group_cap, self.link_groups)
-
-
+        """Load per (plane, tier) group of links: after each event while there are at most
+        65,536 events, else as the mean over each of up to 32,768 equal time bins."""
+        st = self.state
+        ci, cf = st.ci, st.cf
+        if not ci[_fluid.TL_OVER]:
+            n = int(ci[_fluid.TL_N])
+            return Timeline(st.tl_time[:n].copy(), st.tl_load[:n].copy(), self.group_cap,
+                            self.link_groups)
+        end = float(cf[_fluid.BIN_T])
+        width = float(cf[_fluid.BIN_W])
+        k = int(np.ceil(end / width))
+        edges = np.arange(k + 1) * width
+        edges[-1] = end
+        load = st.bins[:k] / np.diff(edges)[:, None]
+        times = np.append(edges[:-1], end)
+        loads = np.vstack([load, st.group_load[None, :]]).astype(np.float32)
+        return Timeline(times, loads, self.group_cap, self.link_groups)

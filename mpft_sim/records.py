@@ -82,11 +82,13 @@ class FlowTable:
 
 @dataclass
 class LinkTable:
-    """Per directed link: time with traffic, time full, peak utilisation."""
+    """Per directed link: time with traffic, time full, peak utilisation, time at or above
+    90 % of capacity."""
 
     busy_s: FloatArray
     saturated_s: FloatArray
     peak_util: FloatArray
+    hot_s: FloatArray
 
 
 @dataclass

@@ -12,7 +12,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mpft_sim.network import FluidNetwork, _schedule
+from mpft_sim.network import FluidNetwork, schedule
 from mpft_sim.routing import Routes
 from mpft_sim.sharing import max_min_rates_numpy
 from tests.reference import reference_fluid
@@ -58,7 +58,7 @@ def run(capacity: list[float], flows: list[Flow], **kw: Any) -> tuple[np.ndarray
     order: list[int] = []
     for t in sorted(by_time):
         order += by_time[t]
-        _schedule(env, t, lambda _e, idx=by_time[t]: release(idx), priority=1)
+        schedule(env, t, lambda _e, idx=by_time[t]: release(idx), priority=1)
     env.run()
     end = net.flow_table().end_s
     out = np.empty(len(flows))
@@ -136,7 +136,7 @@ def test_simultaneous_release_costs_one_solve() -> None:
     net = FluidNetwork(env, links_only([1.0] * 100), None)
     for i in range(100):
         routes = routes_of([(0.0, 1.0, 0.0, [(1.0, [i])])] * 100)
-        _schedule(env, 0.0, lambda _e, r=routes: net.transfer_routes(
+        schedule(env, 0.0, lambda _e, r=routes: net.transfer_routes(
             r, np.ones(100), np.zeros(100), np.zeros(100)), priority=1)
     env.run()
     assert net.solves == 1
