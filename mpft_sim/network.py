@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import simpy
 from numpy.typing import NDArray
+
 from mpft_sim import _fluid
 from mpft_sim.records import FlowTable, LinkTable, Timeline
 from mpft_sim.routing import Router, Routes
@@ -362,7 +363,7 @@ class FluidNetwork(Network):
         self.group_of_link, self.link_groups, self.group_cap = link_groups(fabric)
         self.state = _fluid.new_state(fabric.capacity_Bps, self.group_of_link,
                                       len(self.link_groups))
-        self.link_flows = self.state.nfl  # updated in place by the compiled loop
+        self.link_flows = self.state.LF[:, _fluid.L_NFL]  # updated in place by the compiled loop
         self._pending = False
         self._wake_at = np.inf
         self._gen = 0
@@ -374,40 +375,43 @@ class FluidNetwork(Network):
         flow_i, link, frac = routes.incidence()
         keep = frac > 0
         flow_i, link, frac = flow_i[keep], link[keep], frac[keep]
+        # one entry per distinct (flow, link): paths of a flow sharing a link add up
+        n_links = self.fabric.n_links
+        key, inv = np.unique(flow_i.astype(np.int64) * n_links + link, return_inverse=True)
+        frac = np.bincount(inv, frac).astype(np.float64)
+        flow_i, link = np.divmod(key, n_links)
         per_flow = np.bincount(flow_i, minlength=len(ids))
         idle = (per_flow == 0) | (size <= 0)
         if idle.any():
             self._complete(ids[idle], self.env.now)
+            keep = ~idle[flow_i]
+            flow_i, link, frac = flow_i[keep], link[keep], frac[keep]
         busy = np.flatnonzero(~idle)
         if busy.size == 0:
             return
-        if idle.any():
-            keep = ~idle[flow_i]
-            flow_i, link, frac = flow_i[keep], link[keep], frac[keep]
-        order = np.argsort(flow_i, kind="stable")
-        link, frac = link[order].astype(np.int64), frac[order].astype(np.float64)
         ptr = np.zeros(busy.size + 1, dtype=np.int64)
         np.cumsum(per_flow[busy], out=ptr[1:])
         self._make_room(busy.size, len(link))
         f = self.flows
         flow_ids = ids[busy].astype(np.int64)
         _fluid.add_flows(self.state, flow_ids, f["group"][flow_ids].astype(np.int64),
-                         size[busy].astype(np.float64), f["latency"][flow_ids], ptr, link, frac,
-                         self.env.now)
+                         size[busy].astype(np.float64), f["latency"][flow_ids], ptr,
+                         link.astype(np.int64), frac, self.env.now)
         if not self._pending:
             self._pending = True
             self._arm(self.env.now)
 
     def _make_room(self, flows: int, entries: int) -> None:
         st = self.state
-        ci = st.ci
-        free_slots = ci[_fluid.FREE_N] + len(st.sflow) - ci[_fluid.HWM]
-        slots = len(st.sflow) + max(0, flows - free_slots)
+        ci = st.CI
+        have_slots, have_entries = st.SI.shape[0], st.ZI.shape[0]
+        free_slots = ci[_fluid.FREE_N] + have_slots - ci[_fluid.HWM]
+        slots = have_slots + max(0, flows - free_slots)
         need = ci[_fluid.Z_N] + entries
-        if need > len(st.zlink) and ci[_fluid.Z_N] > 2 * ci[_fluid.Z_LIVE]:
-            _fluid.compact(st)  # more than half the arena is garbage: reuse it first
+        if need > have_entries and ci[_fluid.Z_N] > 2 * ci[_fluid.Z_LIVE]:
+            _fluid.compact_z(st)  # more than half the arena is garbage: reuse it first
             need = ci[_fluid.Z_N] + entries
-        if slots > len(st.sflow) or need > len(st.zlink):
+        if slots > have_slots or need > have_entries:
             self.state = _fluid.grow(st, slots, need)
 
     # -- the event loop ----------------------------------------------------------------------
@@ -437,7 +441,7 @@ class FluidNetwork(Network):
                                     g["max_end"], self.flows["end"], 0, self._done, _BUDGET)
         else:
             nxt = self._run_with_solver(now, limit)
-        ci = self.state.ci
+        ci = self.state.CI
         for gid in self._done[:ci[_fluid.DONE_N]].tolist():
             self._fire(gid)
         if ci[_fluid.N_ACTIVE]:
@@ -447,20 +451,21 @@ class FluidNetwork(Network):
         """:func:`_fluid.run_events` with the injected solver called from Python."""
         st = self.state
         g = self.groups
-        st.ci[_fluid.DONE_N] = 0
+        st.CI[_fluid.DONE_N] = 0
         t = now
         for _ in range(_BUDGET):
             limit = _fluid.begin_instant(st, t, limit, self._quantum, g["remaining"],
                                          g["max_end"], self.flows["end"], 0, self._done)
-            if st.ci[_fluid.N_REG] > 0:
+            if st.CI[_fluid.N_REG] > 0:
                 while True:
                     n = _fluid.region_problem(st)
-                    inc = Incidence(st.elink[:n].copy(), st.eflow[:n].copy(),
-                                    st.efrac[:n].copy(), int(st.ci[_fluid.N_RL]),
-                                    int(st.ci[_fluid.N_REG]))
-                    rates = np.asarray(self.solver(inc, st.resid[:inc.n_links].copy()),
+                    inc = Incidence(st.EI[_fluid.E_LINK, :n].copy(),
+                                    st.EI[_fluid.E_FLOW, :n].copy(), st.EF[:n].copy(),
+                                    int(st.CI[_fluid.N_RL]), int(st.CI[_fluid.N_REG]))
+                    resid = st.LLF[_fluid.L_RESID, :inc.n_links].copy()
+                    rates = np.asarray(self.solver(inc, resid),
                                        dtype=np.float64)
-                    if not _fluid.check_cuts(st, rates):
+                    if _fluid.check(st, rates, t) == 0:
                         break
                 _fluid.settle(st, t, rates)
             _fluid.end_instant(st, t)
@@ -480,52 +485,58 @@ class FluidNetwork(Network):
     @property
     def solves(self) -> int:
         """Re-solves of the max-min problem so far."""
-        return int(self.state.ci[_fluid.SOLVES])
+        return int(self.state.CI[_fluid.SOLVES])
 
     @property
     def solved_flows(self) -> int:
         """Flows re-solved, summed over re-solves."""
-        return int(self.state.ci[_fluid.SOLVED])
+        return int(self.state.CI[_fluid.SOLVED])
 
     @property
     def peak(self) -> FloatArray:
         """Peak utilisation of each link so far."""
-        return self.state.peak
+        return self.state.LF[:, _fluid.L_PEAK]
 
     def stats(self) -> dict[str, int]:
         """Engine counters: re-solves, flows re-solved, instants handled, region growths."""
-        ci = self.state.ci
+        ci = self.state.CI
         return {"solves": int(ci[_fluid.SOLVES]), "flows_resolved": int(ci[_fluid.SOLVED]),
-                "events": int(ci[_fluid.EVENTS]), "expansions": int(ci[_fluid.EXPAND])}
+                "bundles_resolved": int(ci[_fluid.BUNDLES_SOLVED]),
+                "events": int(ci[_fluid.EVENTS]), "expansions": int(ci[_fluid.EXPAND]),
+                "tightened": int(ci[_fluid.TIGHTEN]), "loosened": int(ci[_fluid.LOOSEN]),
+                "moves": int(ci[_fluid.MOVES]), "loose_visits": int(ci[_fluid.LOOSE_VISITS]),
+                "bfs_visits": int(ci[_fluid.BFS_VISITS])}
 
     # -- results -----------------------------------------------------------------------------
 
     def link_table(self, until: float) -> LinkTable:
         """Per-link busy, hot (>= 90 %) and saturated time, and peak utilisation, up to
         ``until``."""
-        st = self.state
-        dt = np.maximum(until - st.since, 0.0)
-        busy = st.busy + dt * (st.load > 1e-9 * st.cap)
-        hot = st.hot + dt * (st.load >= st.cap * (_fluid.HOT - 1e-9))
-        sat = st.sat + dt * (st.load >= st.cap * (1 - 1e-9))
-        return LinkTable(busy_s=busy, saturated_s=sat, peak_util=np.minimum(st.peak, 1.0),
+        lf = self.state.LF
+        load, cap = lf[:, _fluid.L_LOAD], lf[:, _fluid.L_CAP]
+        dt = np.maximum(until - lf[:, _fluid.L_SINCE], 0.0)
+        busy = lf[:, _fluid.L_BUSY] + dt * (load > 1e-9 * cap)
+        hot = lf[:, _fluid.L_HOT] + dt * (load >= cap * (_fluid.HOT - 1e-9))
+        sat = lf[:, _fluid.L_SAT] + dt * (load >= cap * (1 - 1e-9))
+        return LinkTable(busy_s=busy, saturated_s=sat,
+                         peak_util=np.minimum(lf[:, _fluid.L_PEAK], 1.0),
                          hot_s=hot)
 
     def timeline(self) -> Timeline:
         """Load per (plane, tier) group of links: after each event while there are at most
         65,536 events, else as the mean over each of up to 32,768 equal time bins."""
         st = self.state
-        ci, cf = st.ci, st.cf
+        ci, cf = st.CI, st.CF
         if not ci[_fluid.TL_OVER]:
             n = int(ci[_fluid.TL_N])
-            return Timeline(st.tl_time[:n].copy(), st.tl_load[:n].copy(), self.group_cap,
+            return Timeline(st.TLT[:n].copy(), st.TLL[:n].copy(), self.group_cap,
                             self.link_groups)
         end = float(cf[_fluid.BIN_T])
         width = float(cf[_fluid.BIN_W])
         k = int(np.ceil(end / width))
         edges = np.arange(k + 1) * width
         edges[-1] = end
-        load = st.bins[:k] / np.diff(edges)[:, None]
+        load = st.BINS[:k] / np.diff(edges)[:, None]
         times = np.append(edges[:-1], end)
-        loads = np.vstack([load, st.group_load[None, :]]).astype(np.float32)
+        loads = np.vstack([load, st.GL[None, :]]).astype(np.float32)
         return Timeline(times, loads, self.group_cap, self.link_groups)
