@@ -65,14 +65,17 @@ N_SF = 3
  B_INPEND, B_X0, B_XN, B_XDIRTY) = range(16)
 N_BI = 16
 # BF (float64, one row per bundle): rate, virtual clock, its time, next finish time
-B_RATE, B_V, B_T0, B_TNEXT = range(4)
-N_BF = 4
+B_RATE, B_V, B_T0, B_TNEXT, B_LATEST = range(5)  # ..., latest release of a member
+N_BF = 5
 # -- lists (one row per list) -----------------------------------------------------------------
 L_RESID, L_ACC, L_SIGF = range(3)  # LLF, by region link / signature position
 N_LLF = 3
 L_REG, L_QUEUE, L_SEED, L_SEEDSAT, L_FORCED, L_LOOSE, L_SIGL = range(7)  # LLI
 N_LLI = 7
-S_FREE = 0  # SL: the free slots
+S_FREE, S_CAND, S_CBUND = range(3)  # SL: free slots; batch candidates and their bundles
+N_SL = 3
+C_FIN, C_GEND, C_LEFT = range(3)  # SLF: candidates' finish, transfer's end before, bytes left
+N_SLF = 3
 B_FREE, B_HEAP, B_REG, B_PEND = range(4)  # BL: free bundles, heap, region, new bundles
 N_BL = 4
 # -- rows of the arenas -------------------------------------------------------------------------
@@ -152,7 +155,8 @@ class FluidState(NamedTuple):
     constants): links ``LF``/``LI`` (and the scratch ``LX``), slots ``SF``/``SI``, bundles
     ``BF``/``BI``. Lists (a
     row each): ``LLF``/``LLI`` (region links, queues, seeds, a signature being built),
-    ``SL`` (free slots), ``BL`` (free bundles, the heap, the region, new bundles) and the
+    ``SL``/``SLF`` (free slots, batch candidates), ``BL`` (free bundles, the heap, the region,
+    new bundles) and the
     heap's keys ``HK``. Arenas (a row per entry): flow entries ``ZI``/``ZF``, bundle entries
     ``YI``/``YF``; the sharing problem ``EI``/``EF``, each bundle's loose links ``XI``/``XF``.
     Also the load of each (plane, tier) group ``GL``, the
@@ -169,6 +173,7 @@ class FluidState(NamedTuple):
     SI: np.ndarray
     SF: np.ndarray
     SL: np.ndarray
+    SLF: np.ndarray
     BI: np.ndarray
     BF: np.ndarray
     BL: np.ndarray
@@ -211,7 +216,8 @@ def new_state(capacity: np.ndarray, group_of_link: np.ndarray, n_groups: int,
     return FluidState(
         LF=LF, LI=LI, LLF=np.zeros((N_LLF, n)), LLI=np.zeros((N_LLI, n), np.int64),
         LX=np.zeros((n, 2)), GL=np.zeros(n_groups), SI=SI, SF=np.zeros((slots, N_SF)),
-        SL=np.zeros((1, slots), np.int64), BI=BI, BF=np.zeros((slots + 1, N_BF)),
+        SL=np.zeros((N_SL, slots), np.int64), SLF=np.zeros((N_SLF, slots)), BI=BI,
+        BF=np.zeros((slots + 1, N_BF)),
         BL=np.zeros((N_BL, slots + 1), np.int64), HK=np.zeros(slots + 1),
         ZI=np.zeros((entries, N_ZI), np.int64), ZF=np.zeros(entries),
         YI=np.zeros((2 * entries, N_YI), np.int64), YF=np.zeros(2 * entries),
@@ -251,7 +257,8 @@ def grow(state: FluidState, slots: int, entries: int) -> FluidState:
         new = max(slots, 2 * size)
         out = out._replace(
             SI=_longer(state.SI, new, _SLOT_INIT), SF=_longer(state.SF, new),
-            SL=_wider(state.SL, new), BI=_longer(state.BI, new + 1, _BUNDLE_INIT),
+            SL=_wider(state.SL, new), SLF=_wider(state.SLF, new),
+            BI=_longer(state.BI, new + 1, _BUNDLE_INIT),
             BF=_longer(state.BF, new + 1), BL=_wider(state.BL, new + 1),
             HK=_wider(state.HK, new + 1),
             HT=np.full(_table_size(new + 1), EMPTY, np.int64))
@@ -268,7 +275,7 @@ def grow(state: FluidState, slots: int, entries: int) -> FluidState:
 
 # -- the bundles' finish-time heap (indexed, keyed by (next finish, bundle)) -------------------
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _b_up(BI: np.ndarray, BL: np.ndarray, HK: np.ndarray, i: int) -> None:  # pragma: no cover
     heap = BL[B_HEAP]
     b = heap[i]
@@ -288,7 +295,7 @@ def _b_up(BI: np.ndarray, BL: np.ndarray, HK: np.ndarray, i: int) -> None:  # pr
     BI[b, B_HPOS] = i
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _b_down(BI: np.ndarray, BL: np.ndarray, HK: np.ndarray, i: int,  # pragma: no cover
             n: int) -> None:
     heap = BL[B_HEAP]
@@ -316,7 +323,7 @@ def _b_down(BI: np.ndarray, BL: np.ndarray, HK: np.ndarray, i: int,  # pragma: n
     BI[b, B_HPOS] = i
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _b_remove(BI: np.ndarray, BL: np.ndarray, HK: np.ndarray, CI: np.ndarray,  # pragma: no cover
               b: int) -> None:
     i = BI[b, B_HPOS]
@@ -334,7 +341,7 @@ def _b_remove(BI: np.ndarray, BL: np.ndarray, HK: np.ndarray, CI: np.ndarray,  #
         _b_down(BI, BL, HK, BI[moved, B_HPOS], n)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _refresh(BI: np.ndarray, BL: np.ndarray, HK: np.ndarray, BF: np.ndarray,  # pragma: no cover
              SF: np.ndarray, CI: np.ndarray, b: int) -> None:
     """Recompute bundle ``b``'s next finish time and its place in the heap (whose keys sit
@@ -368,7 +375,7 @@ def _f_less(SF: np.ndarray, a: int, b: int) -> bool:  # pragma: no cover
     return fa < fb or (fa == fb and a < b)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _meld(SI: np.ndarray, SF: np.ndarray, a: int, b: int) -> int:  # pragma: no cover
     """Meld two pairing-heap roots (either may be -1); return the new root."""
     if a < 0:
@@ -388,7 +395,7 @@ def _meld(SI: np.ndarray, SF: np.ndarray, a: int, b: int) -> int:  # pragma: no 
     return a
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _merge_pairs(SI: np.ndarray, SF: np.ndarray, first: int) -> int:  # pragma: no cover
     """Two-pass pairing of a sibling list; return the root of the result."""
     acc = -1  # pair roots, stacked through S_HSIB
@@ -417,7 +424,7 @@ def _merge_pairs(SI: np.ndarray, SF: np.ndarray, first: int) -> int:  # pragma: 
     return root
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _heap_remove(SI: np.ndarray, SF: np.ndarray, BI: np.ndarray, b: int,  # pragma: no cover
                  s: int) -> None:
     """Take slot ``s`` out of bundle ``b``'s pairing heap."""
@@ -439,7 +446,7 @@ def _heap_remove(SI: np.ndarray, SF: np.ndarray, BI: np.ndarray, b: int,  # prag
     SI[s, S_HPREV] = -1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _advance(SI: np.ndarray, SF: np.ndarray, BI: np.ndarray, BF: np.ndarray,  # pragma: no cover
              b: int, t: float) -> None:
     """Bring bundle ``b``'s virtual clock (bytes served to each member) to time ``t``;
@@ -455,13 +462,15 @@ def _advance(SI: np.ndarray, SF: np.ndarray, BI: np.ndarray, BF: np.ndarray,  # 
     BF[b, B_V] = v
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _join(SI: np.ndarray, SF: np.ndarray, BI: np.ndarray, BF: np.ndarray,  # pragma: no cover
           b: int, s: int, left: float, t: float) -> None:
     """Slot ``s``, with ``left`` bytes to go, joins bundle ``b`` at time ``t``."""
     _advance(SI, SF, BI, BF, b, t)
     SI[s, S_BUND] = b
     SF[s, S_F] = BF[b, B_V] + left
+    if SF[s, S_START] > BF[b, B_LATEST]:
+        BF[b, B_LATEST] = SF[s, S_START]
     SI[s, S_HCHILD] = -1
     SI[s, S_HSIB] = -1
     SI[s, S_HPREV] = -1
@@ -476,7 +485,7 @@ def _join(SI: np.ndarray, SF: np.ndarray, BI: np.ndarray, BF: np.ndarray,  # pra
     BI[b, B_XDIRTY] = 1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _leave(SI: np.ndarray, SF: np.ndarray, BI: np.ndarray, BF: np.ndarray,  # pragma: no cover
            b: int, s: int, t: float) -> float:
     """Slot ``s`` leaves bundle ``b`` at time ``t``; return its bytes left (the bundle
@@ -510,7 +519,7 @@ def _entry_hash(link: int, frac: float) -> int:  # pragma: no cover
     return (x * 0x27D4EB2F) & MASK62
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _sig_of(SI: np.ndarray, ZI: np.ndarray, ZF: np.ndarray, LI: np.ndarray,  # pragma: no cover
             LLI: np.ndarray, LLF: np.ndarray, s: int, drop: int) -> tuple[int, int]:
     """Slot ``s``'s tight entries (less link ``drop``; -1 for none) into the lists L_SIGL/L_SIGF,
@@ -534,7 +543,7 @@ def _sig_of(SI: np.ndarray, ZI: np.ndarray, ZF: np.ndarray, LI: np.ndarray,  # p
     return n, h
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _find(HT: np.ndarray, BI: np.ndarray, YI: np.ndarray, YF: np.ndarray,  # pragma: no cover
           LLI: np.ndarray, LLF: np.ndarray, n: int, h: int) -> int:
     """The canonical bundle of the signature in lists L_SIGL/L_SIGF[:n] (hash ``h``), or -1."""
@@ -700,6 +709,7 @@ def _new_bundle(st: FluidState, n: int, h: int, rate: float, t: float,  # pragma
     BF[b, B_V] = 0.0
     BF[b, B_T0] = t
     BF[b, B_TNEXT] = np.inf
+    BF[b, B_LATEST] = -np.inf
     BI[b, B_ROOT] = -1
     BI[b, B_MEM] = -1
     BI[b, B_HPOS] = -1
@@ -726,22 +736,22 @@ def _new_bundle(st: FluidState, n: int, h: int, rate: float, t: float,  # pragma
 
 
 @numba.njit(cache=True, nogil=True)
-def _delete_bundle(st: FluidState, b: int) -> None:  # pragma: no cover
+def _delete_bundle(BI: np.ndarray, BL: np.ndarray, HK: np.ndarray,  # pragma: no cover
+                   HT: np.ndarray, YI: np.ndarray, LI: np.ndarray, CI: np.ndarray,
+                   b: int) -> None:
     """Forget an empty bundle."""
-    BL = st.BL
-    BI, CI = st.BI, st.CI
     twin = BI[b, B_TWIN]
     if twin >= 0:
         BI[twin, B_TWIN] = -1
     if BI[b, B_CANON]:
-        _table_drop(st.HT, BI, CI, b)
+        _table_drop(HT, BI, CI, b)
         if twin >= 0:  # its twin takes over the signature
-            _table_put(st.HT, BI, CI, twin)
+            _table_put(HT, BI, CI, twin)
     BI[b, B_TWIN] = -1
-    _drop_entries(BI, st.YI, st.LI, CI, b)
+    _drop_entries(BI, YI, LI, CI, b)
     CI[X_LIVE] -= BI[b, B_XN]
     BI[b, B_XN] = 0
-    _b_remove(BI, st.BL, st.HK, CI, b)
+    _b_remove(BI, BL, HK, CI, b)
     BI[b, B_W] = 0
     BI[b, B_NEW] = 0
     BL[B_FREE, CI[B_FREE_N]] = b
@@ -867,7 +877,7 @@ def _tighten(st: FluidState, i: int, t: float) -> None:  # pragma: no cover
         if not pending:
             _refresh(BI, BL, HK, BF, SF, CI, c)
         if BI[b, B_W] == 0:
-            _delete_bundle(st, b)
+            _delete_bundle(BI, st.BL, st.HK, st.HT, st.YI, st.LI, st.CI, b)
         elif not pending:
             _refresh(BI, BL, HK, BF, SF, CI, b)
 
@@ -889,7 +899,7 @@ def _move_all(st: FluidState, b: int, c: int, t: float) -> None:  # pragma: no c
             for z in range(SI[s, S_Z0], SI[s, S_Z0] + SI[s, S_NZ]):
                 _add_load(LF, LI, GL, ZI[z, Z_LINK], delta * ZF[z], t)
         _join(SI, SF, BI, BF, c, s, left, t)
-    _delete_bundle(st, b)
+    _delete_bundle(BI, st.BL, st.HK, st.HT, st.YI, st.LI, st.CI, b)
     _refresh(BI, BL, HK, BF, SF, CI, c)
 
 
@@ -941,12 +951,13 @@ def compact_x(BI: np.ndarray, XI: np.ndarray, XF: np.ndarray,  # pragma: no cove
     CI[X_LIVE] = x
 
 
-@numba.njit(cache=True, nogil=True)
-def _loose_list(st: FluidState, b: int) -> None:  # pragma: no cover
+@numba.njit(cache=True, nogil=True, inline="always")
+def _loose_list(SI: np.ndarray, BI: np.ndarray, ZI: np.ndarray, ZF: np.ndarray,  # pragma: no cover
+                LI: np.ndarray, XI: np.ndarray, XF: np.ndarray, CI: np.ndarray,
+                b: int) -> None:
     """Rebuild bundle ``b``'s loose links: each loose link of its members once, with the
     members' fractions on it summed (a contiguous list, so that a rate change costs one pass
     over it)."""
-    SI, BI, ZI, ZF, LI, XI, XF, CI = st.SI, st.BI, st.ZI, st.ZF, st.LI, st.XI, st.XF, st.CI
     need = 0
     s = BI[b, B_MEM]
     while s >= 0:
@@ -1099,15 +1110,14 @@ def _seed(LI: np.ndarray, LLI: np.ndarray, LF: np.ndarray, CI: np.ndarray,
         CI[N_SEED] = k + 1
 
 
-@numba.njit(cache=True, nogil=True)
-def _depart(st: FluidState, s: int, rate: float, t: float, served: float,  # pragma: no cover
-            g_rem: np.ndarray, g_end: np.ndarray, end_rec: np.ndarray, end_base: int,
-            done: np.ndarray) -> float:
+@numba.njit(cache=True, nogil=True, inline="always")
+def _depart(SI: np.ndarray, SF: np.ndarray, SL: np.ndarray, ZI: np.ndarray,  # pragma: no cover
+            ZF: np.ndarray, LI: np.ndarray, LLI: np.ndarray, LF: np.ndarray, GL: np.ndarray,
+            CI: np.ndarray, s: int, rate: float, t: float, served: float, g_rem: np.ndarray,
+            g_end: np.ndarray, end_rec: np.ndarray, end_base: int, done: np.ndarray) -> float:
     """Slot ``s`` (out of its bundle, which ran at ``rate``) served its last byte at
     ``served``; the event is at ``t``. Free its bandwidth and slot, record its end; return
     the time its transfer's event fires (inf if the transfer is not complete)."""
-    LLI, SL = st.LLI, st.SL
-    SI, SF, CI, ZI, ZF, LI, LF, GL = st.SI, st.SF, st.CI, st.ZI, st.ZF, st.LI, st.LF, st.GL
     for e in range(SI[s, S_Z0], SI[s, S_Z0] + SI[s, S_NZ]):
         i = ZI[e, Z_LINK]
         if LI[i, L_TIGHT]:
@@ -1162,7 +1172,7 @@ def _mark_link(LI: np.ndarray, LLI: np.ndarray, CI: np.ndarray, i: int,
         _expand(LI, LLI, CI, i)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _admit(BI: np.ndarray, BL: np.ndarray, YI: np.ndarray, LI: np.ndarray,  # pragma: no cover
            LLI: np.ndarray, LF: np.ndarray, CI: np.ndarray, b: int) -> None:
     epoch = CI[EPOCH]
@@ -1177,12 +1187,12 @@ def _admit(BI: np.ndarray, BL: np.ndarray, YI: np.ndarray, LI: np.ndarray,  # pr
 
 
 @numba.njit(cache=True, nogil=True)
-def _grow(st: FluidState) -> None:  # pragma: no cover
+def _grow(BI: np.ndarray, BF: np.ndarray, BL: np.ndarray, YI: np.ndarray,  # pragma: no cover
+          LI: np.ndarray, LLI: np.ndarray, LF: np.ndarray, CI: np.ndarray,
+          CF: np.ndarray) -> None:
     """Expand the queued links: admit their bundles at or above the level (and new ones)."""
-    LLI, BL = st.LLI, st.BL
-    BI, BF, YI, LI, LF, CI = st.BI, st.BF, st.YI, st.LI, st.LF, st.CI
     epoch = CI[EPOCH]
-    floor = st.CF[LEVEL] * (1.0 - LEVEL_SLACK)
+    floor = CF[LEVEL] * (1.0 - LEVEL_SLACK)
     while CI[Q_HEAD] < CI[Q_TAIL]:
         i = LLI[L_QUEUE, CI[Q_HEAD]]
         CI[Q_HEAD] += 1
@@ -1196,10 +1206,10 @@ def _grow(st: FluidState) -> None:  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def _start_region(st: FluidState) -> None:  # pragma: no cover
+def _start_region(BI: np.ndarray, BF: np.ndarray, BL: np.ndarray,  # pragma: no cover
+                  YI: np.ndarray, LI: np.ndarray, LLI: np.ndarray, LF: np.ndarray,
+                  CI: np.ndarray, CF: np.ndarray) -> None:
     """(Re)build this instant's region from its seeds, forced links and new bundles."""
-    LLI, BL = st.LLI, st.BL
-    BI, YI, LI, LF, CI = st.BI, st.YI, st.LI, st.LF, st.CI
     CI[EPOCH] += 1
     epoch = CI[EPOCH]
     CI[N_REG] = 0
@@ -1220,18 +1230,107 @@ def _start_region(st: FluidState) -> None:  # pragma: no cover
         b = BL[B_PEND, k]
         if BI[b, B_NEW] and BI[b, B_W] > 0 and BI[b, B_MARK] != epoch:
             _admit(BI, BL, YI, LI, LLI, LF, CI, b)
-    _grow(st)
+    _grow(BI, BF, BL, YI, LI, LLI, LF, CI, CF)
 
 
 @numba.njit(cache=True, nogil=True)
-def begin_instant(st: FluidState, t: float, limit: float, q: float,  # pragma: no cover
+def _batch(st: FluidState, t: float, limit: float, qt: float, level: float,  # pragma: no cover
+           g_rem: np.ndarray, g_end: np.ndarray) -> int:
+    """Tolerance mode: take out of their bundles the flows whose last byte is due soon
+    enough to complete now, with the flows due now (rate ``level`` or more); return how many
+    (their slots, bundles and finish times in the candidate lists, in finish order).
+
+    A candidate must be in the region of the flows due now (so batching shares their
+    re-solve instead of widening it). Its remaining time may be at most ``qt`` times its own
+    duration, and at most ``qt`` times the elapsed time of every flow its early release can
+    change (the bundles of the region: a flow released moments ago must not see bandwidth
+    freed long before it should). No candidate may finish after ``limit`` (the next event
+    outside the network, so no new flow sees its bandwidth early) nor after a transfer that
+    the candidates complete fires its event. Rejected candidates rejoin their bundles with
+    their bytes left unchanged."""
+    SI, SF, BI, BF, CI, LI, LF = st.SI, st.SF, st.BI, st.BF, st.CI, st.LI, st.LF
+    SL, SLF, BL, HK, LLI, ZI = st.SL, st.SLF, st.BL, st.HK, st.LLI, st.ZI
+    if level == np.inf:
+        return 0
+    st.CF[LEVEL] = level
+    _start_region(BI, BF, BL, st.YI, LI, LLI, LF, CI, st.CF)  # the region of the flows due now
+    epoch = CI[EPOCH]
+    n = 0
+    stashed = 0  # bundles due soon but outside the region, out of the heap for now
+    window = limit
+    while CI[HEAP_N] > 0:
+        b = BL[B_HEAP, 0]
+        fin = HK[0]
+        s = BI[b, B_ROOT]
+        if fin > window or fin - t > qt * max(fin - SF[s, S_START], 0.0):
+            break
+        if BI[b, B_MARK] != epoch:
+            _b_remove(BI, BL, HK, CI, b)
+            SL[S_CBUND, SI.shape[0] - 1 - stashed] = b
+            stashed += 1
+            continue
+        SLF[C_LEFT, n] = _leave(SI, SF, BI, BF, b, s, t)
+        _refresh(BI, BL, HK, BF, SF, CI, b)
+        SL[S_CAND, n] = s
+        SL[S_CBUND, n] = b
+        SLF[C_FIN, n] = fin
+        g = SI[s, S_GROUP]
+        SLF[C_GEND, n] = g_end[g]
+        end = fin + SF[s, S_LAT]
+        if end > g_end[g]:
+            g_end[g] = end
+        g_rem[g] -= 1
+        if g_rem[g] == 0 and g_end[g] < window:
+            window = g_end[g]  # its transfer's event fires then
+        n += 1
+    for k in range(stashed):
+        _refresh(BI, BL, HK, BF, SF, CI, SL[S_CBUND, SI.shape[0] - 1 - k])
+    # undo the tentative group counts, newest first
+    for k in range(n - 1, -1, -1):
+        g = SI[SL[S_CAND, k], S_GROUP]
+        g_rem[g] += 1
+        g_end[g] = SLF[C_GEND, k]
+    if n == 0:
+        return 0
+    # the region these departures reach, and the youngest flow in it
+    for k in range(n):
+        s = SL[S_CAND, k]
+        for e in range(SI[s, S_Z0], SI[s, S_Z0] + SI[s, S_NZ]):
+            i = ZI[e, Z_LINK]
+            if LI[i, L_TIGHT]:
+                _seed(LI, LLI, LF, CI, i)
+    _start_region(BI, BF, BL, st.YI, LI, LLI, LF, CI, st.CF)
+    latest = -np.inf
+    for k in range(CI[N_REG]):
+        b = BL[B_REG, k]
+        if BF[b, B_LATEST] > latest:
+            latest = BF[b, B_LATEST]
+    for k in range(n):  # the candidates themselves
+        s = SL[S_CAND, k]
+        if SF[s, S_START] > latest:
+            latest = SF[s, S_START]
+    allowed = qt * (t - latest)
+    keep = 0
+    while keep < n and SLF[C_FIN, keep] - t <= allowed:
+        keep += 1
+    for k in range(n - 1, keep - 1, -1):
+        s = SL[S_CAND, k]
+        b = SL[S_CBUND, k]
+        _join(SI, SF, BI, BF, b, s, SLF[C_LEFT, k], t)
+        _refresh(BI, BL, HK, BF, SF, CI, b)
+    return keep
+
+
+@numba.njit(cache=True, nogil=True)
+def begin_instant(st: FluidState, t: float, limit: float, q: float, qt: float,  # pragma: no cover
                   g_rem: np.ndarray, g_end: np.ndarray, end_rec: np.ndarray, end_base: int,
                   done: np.ndarray) -> float:
     """Start the events of instant ``t``: complete the due flows (finish time within ``q`` of
-    their own duration), take the released ones, grow the region. Returns the new limit (the
-    earliest time a completed transfer's event fires, or ``limit``)."""
+    their own duration; in tolerance mode, ``qt > 0``, also those :func:`_batch` takes),
+    take the released ones, grow the region. Returns the new limit (the earliest time a
+    completed transfer's event fires, or ``limit``)."""
     HK = st.HK
-    LLI, BL = st.LLI, st.BL
+    LLI, BL, SL, SLF = st.LLI, st.BL, st.SL, st.SLF
     SI, SF, BI, BF, CI, ZI, LI, LF = st.SI, st.SF, st.BI, st.BF, st.CI, st.ZI, st.LI, st.LF
     _integrate(st.BINS, st.GL, st.CF, t)
     CI[EVENTS] += 1
@@ -1240,7 +1339,7 @@ def begin_instant(st: FluidState, t: float, limit: float, q: float,  # pragma: n
     level = np.inf
     while CI[HEAP_N] > 0:
         b = BL[B_HEAP, 0]
-        fin = st.HK[0]
+        fin = HK[0]
         if fin - t > q * max(fin - SF[BI[b, B_ROOT], S_START], 0.0):
             break
         rate = BF[b, B_RATE]
@@ -1253,12 +1352,26 @@ def begin_instant(st: FluidState, t: float, limit: float, q: float,  # pragma: n
             if fin - t > q * max(fin - SF[s, S_START], 0.0):
                 break
             _leave(SI, SF, BI, BF, b, s, t)
-            limit = min(limit, _depart(st, s, rate, t, max(fin, t), g_rem, g_end, end_rec,
+            limit = min(limit, _depart(SI, SF, SL, ZI, st.ZF, LI, LLI, LF, st.GL, CI, s,
+                                       rate, t, max(fin, t), g_rem, g_end, end_rec,
                                        end_base, done))
         if BI[b, B_W] == 0:
-            _delete_bundle(st, b)
+            _delete_bundle(BI, st.BL, st.HK, st.HT, st.YI, st.LI, st.CI, b)
         else:
             _refresh(BI, BL, HK, BF, SF, CI, b)
+    if qt > 0.0 and CI[PEND_N] == 0:
+        n = _batch(st, t, limit, qt, level, g_rem, g_end)
+        for k in range(n):
+            s = SL[S_CAND, k]
+            b = SL[S_CBUND, k]
+            rate = BF[b, B_RATE]
+            if rate < level:
+                level = rate
+            limit = min(limit, _depart(SI, SF, SL, ZI, st.ZF, LI, LLI, LF, st.GL, CI, s,
+                                       rate, t, SLF[C_FIN, k], g_rem, g_end, end_rec,
+                                       end_base, done))
+            if BI[b, B_W] == 0 and BI[b, B_HPOS] >= 0:  # emptied, not yet deleted
+                _delete_bundle(BI, st.BL, st.HK, st.HT, st.YI, st.LI, st.CI, b)
     for k in range(CI[PEND_N]):
         b = BL[B_PEND, k]
         if BI[b, B_NEW] == 0 or BI[b, B_W] == 0:
@@ -1274,7 +1387,7 @@ def begin_instant(st: FluidState, t: float, limit: float, q: float,  # pragma: n
                     level = share
             s = SI[s, S_MNEXT]
     st.CF[LEVEL] = level
-    _start_region(st)
+    _start_region(BI, BF, BL, st.YI, LI, LLI, LF, CI, st.CF)
     return limit
 
 
@@ -1331,7 +1444,7 @@ def check(st: FluidState, rates: np.ndarray, t: float) -> int:  # pragma: no cov
             grew = True
     if grew:
         CI[EXPAND] += 1
-        _grow(st)
+        _grow(BI, BF, BL, st.YI, LI, LLI, LF, CI, st.CF)
         return 1
     # loose links: their new loads, member by member
     CI[EPOCH2] += 1
@@ -1344,7 +1457,7 @@ def check(st: FluidState, rates: np.ndarray, t: float) -> int:  # pragma: no cov
         if delta == 0.0:
             continue
         if BI[b, B_XDIRTY]:
-            _loose_list(st, b)
+            _loose_list(st.SI, BI, st.ZI, st.ZF, LI, XI, XF, CI, b)
         x0 = BI[b, B_X0]
         CI[LOOSE_VISITS] += BI[b, B_XN]
         for x in range(x0, x0 + BI[b, B_XN]):
@@ -1364,7 +1477,7 @@ def check(st: FluidState, rates: np.ndarray, t: float) -> int:  # pragma: no cov
             CI[N_FORCED] += 1
             tightened = True
     if tightened:
-        _start_region(st)
+        _start_region(BI, BF, BL, st.YI, LI, LLI, LF, CI, st.CF)
         return 2
     return 0
 
@@ -1429,7 +1542,7 @@ def next_time(st: FluidState) -> float:  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True)
 def run_events(st: FluidState, now: float, limit: float, q: float,  # pragma: no cover
-               g_rem: np.ndarray, g_end: np.ndarray, end_rec: np.ndarray, end_base: int,
+               qt: float, g_rem: np.ndarray, g_end: np.ndarray, end_rec: np.ndarray, end_base: int,
                done: np.ndarray, budget: int) -> float:
     """Handle instant ``now`` (with the flows released since the last call), then every
     later instant before ``limit`` (the next event outside the network), stopping early when
@@ -1442,7 +1555,7 @@ def run_events(st: FluidState, now: float, limit: float, q: float,  # pragma: no
     CI[DONE_N] = 0
     t = now
     for _ in range(budget):
-        limit = begin_instant(st, t, limit, q, g_rem, g_end, end_rec, end_base, done)
+        limit = begin_instant(st, t, limit, q, qt, g_rem, g_end, end_rec, end_base, done)
         if CI[N_REG] > 0:
             while True:
                 n = region_problem(st)

@@ -59,6 +59,7 @@ IntArray = NDArray[np.int64]
 # after everything else of their instant (NORMAL = 1), so all arrivals of an instant are in.
 _LATE = 2
 _SAME_TIME = 1e-9  # completions this close (relative to a flow's elapsed time) are simultaneous
+_TOLERANCE_QUANTUM = 0.25  # batching quantum over the tolerance
 _BUDGET = 100_000  # instants per call of the compiled loop, so that Python gets a word in
 
 
@@ -359,7 +360,9 @@ class FluidNetwork(Network):
             raise ValueError(f"tolerance must be non-negative, got {tolerance}")
         self.solver = solver
         self.tolerance = float(tolerance)
-        self._quantum = max(self.tolerance, _SAME_TIME)
+        # batching at a fraction of the tolerance keeps completion times within it
+        # (docs/engine.md, "Tolerance")
+        self._batch_quantum = self.tolerance * _TOLERANCE_QUANTUM
         self.group_of_link, self.link_groups, self.group_cap = link_groups(fabric)
         self.state = _fluid.new_state(fabric.capacity_Bps, self.group_of_link,
                                       len(self.link_groups))
@@ -437,7 +440,8 @@ class FluidNetwork(Network):
             self._done = np.zeros(2 * self.groups.n, dtype=np.int64)
         g = self.groups
         if self.solver is max_min_rates:
-            nxt = _fluid.run_events(self.state, now, limit, self._quantum, g["remaining"],
+            nxt = _fluid.run_events(self.state, now, limit, _SAME_TIME, self._batch_quantum,
+                                    g["remaining"],
                                     g["max_end"], self.flows["end"], 0, self._done, _BUDGET)
         else:
             nxt = self._run_with_solver(now, limit)
@@ -454,7 +458,8 @@ class FluidNetwork(Network):
         st.CI[_fluid.DONE_N] = 0
         t = now
         for _ in range(_BUDGET):
-            limit = _fluid.begin_instant(st, t, limit, self._quantum, g["remaining"],
+            limit = _fluid.begin_instant(st, t, limit, _SAME_TIME, self._batch_quantum,
+                                         g["remaining"],
                                          g["max_end"], self.flows["end"], 0, self._done)
             if st.CI[_fluid.N_REG] > 0:
                 while True:
