@@ -45,7 +45,7 @@ import simpy
 from numpy.typing import NDArray
 
 from mpft_sim import _fluid
-from mpft_sim.records import FlowTable, LinkTable, Timeline
+from mpft_sim.records import FlowStore, FlowTable, LinkTable, Timeline
 from mpft_sim.routing import Router, Routes
 from mpft_sim.sharing import Incidence, Solver, max_min_rates
 from mpft_sim.topology.fabric import Fabric
@@ -125,16 +125,16 @@ class Network:
         self.router = router
         self.adaptive = router is not None and router.policy == "adaptive"
         self.keep_paths = keep_paths
-        self.flows = _Grow(src=np.int32, dst=np.int32, size=np.float64, release=np.float64,
-                           end=np.float64, latency=np.float64, tag=np.int32, group=np.int32,
-                           alone=np.float32)
+        self.flows = FlowStore(keep_paths)
         self.link_bytes = np.zeros(fabric.n_links)
         self._route_cache: dict[Any, Routes] = {}
         self._alone_cache: dict[Any, FloatArray] = {}
-        self._paths: list[tuple[IntArray, FloatArray, IntArray, IntArray]] = []
         self.tags: list[str] = []
         self._tag_ids: dict[str, int] = {}
+        # one group per transfer: flows left and the latest end so far; ids are reused once
+        # a transfer's event is scheduled
         self.groups = _Grow(remaining=np.int64, max_end=np.float64)
+        self._free_groups: list[int] = []
         self._group_events: dict[int, simpy.Event] = {}
         self.link_flows = np.zeros(fabric.n_links)  # flows (fractions) on each link now
 
@@ -211,46 +211,36 @@ class Network:
         network) is computed from the routes if not given."""
         size = np.asarray(size_bytes, dtype=np.float64)
         n = len(size)
-        first = self.flows.n
-        ids = np.arange(first, first + n)
         if isinstance(tag, str):
             tag_codes = np.full(n, self.tag_id(tag), dtype=np.int64)
         else:  # one Python call per distinct tag, not per flow
             uniq, inv = np.unique(np.asarray(tag, dtype=object).astype(str), return_inverse=True)
             tag_codes = np.array([self.tag_id(str(t)) for t in uniq], dtype=np.int64)[inv]
         group = self._new_group(n)
-        sl = self.flows.extend(n)
-        f = self.flows
-        f["src"][sl], f["dst"][sl], f["size"][sl] = src, dst, size
-        f["release"][sl] = self.env.now
-        f["end"][sl] = np.nan
-        f["latency"][sl] = routes.latency_s
-        f["tag"][sl] = tag_codes
-        f["group"][sl] = group
-        if self.keep_paths:
-            self._store_paths(first, n, routes)
         flow_i, link, frac = routes.incidence()
         np.add.at(self.link_bytes, link, size[flow_i] * frac)
-        f["alone"][sl] = alone if alone is not None else self._alone_rate(n, flow_i, link, frac)
+        if alone is None:
+            alone = self._alone_rate(n, flow_i, link, frac)
+        first = self.flows.add(src, dst, size, self.env.now, routes.latency_s, tag_codes,
+                               alone, group, self._paths_of(routes) if self.keep_paths else None)
         event = self._group_events[group]  # _start may complete (and drop) the group at once
-        self._start(ids, routes, size)
+        self._start(np.arange(first, first + n), routes, size)
         return event
 
     def _new_group(self, n: int) -> int:
-        sl = self.groups.extend(1)
-        g = sl.start
+        g = self._free_groups.pop() if self._free_groups else self.groups.extend(1).start
         self.groups["remaining"][g] = n
         self.groups["max_end"][g] = self.env.now
         self._group_events[g] = simpy.Event(self.env)
         return g
 
-    def _store_paths(self, first: int, n: int, routes: Routes) -> None:
+    @staticmethod
+    def _paths_of(routes: Routes) -> tuple[IntArray, FloatArray, IntArray, IntArray]:
+        """(flow of each path, share, links per path, links), paths in flow order."""
         order = np.argsort(routes.path_flow, kind="stable")
         valid = routes.path_links[order] >= 0
-        links = routes.path_links[order][valid]
-        per_path = valid.sum(axis=1)
-        flow_of_path = routes.path_flow[order] + first
-        self._paths.append((flow_of_path, routes.path_share[order], per_path, links))
+        return (routes.path_flow[order], routes.path_share[order], valid.sum(axis=1),
+                routes.path_links[order][valid])
 
     def _alone_rate(self, n: int, flow_i: IntArray, link: IntArray,
                     frac: FloatArray) -> FloatArray:
@@ -270,19 +260,21 @@ class Network:
 
     def _complete(self, ids: IntArray, served: FloatArray | float) -> None:
         """Record flows as served at ``served``; fire the events of groups now complete."""
-        f = self.flows
-        end = served + f["latency"][ids]
-        f["end"][ids] = end
-        groups = f["group"][ids]
+        end = self.flows.complete(ids, served)
+        groups = self.flows.groups_of(ids)
         np.subtract.at(self.groups["remaining"], groups, 1)
         np.maximum.at(self.groups["max_end"], groups, end)
         done = np.unique(groups[self.groups["remaining"][groups] == 0])
-        now = self.env.now
         for g in done.tolist():
-            event = self._group_events.pop(g)
-            at = float(self.groups["max_end"][g])
-            schedule(self.env, max(0.0, at - now), lambda _e, ev=event, t=at: ev.succeed(t),
-                      priority=1)
+            self._fire(g)
+
+    def _fire(self, g: int) -> None:
+        """Schedule transfer ``g``'s event at its last flow's end; its id is free again."""
+        event = self._group_events.pop(g)
+        at = float(self.groups["max_end"][g])
+        self._free_groups.append(g)
+        schedule(self.env, max(0.0, at - self.env.now),
+                 lambda _e, ev=event, t=at: ev.succeed(t), priority=1)
 
     @property
     def pending_groups(self) -> int:
@@ -290,32 +282,9 @@ class Network:
         return len(self._group_events)
 
     def flow_table(self) -> FlowTable:
-        """All flows so far, with their paths."""
-        f = self.flows
-        n = f.n
-        if self._paths:
-            pf = np.concatenate([p[0] for p in self._paths])
-            share = np.concatenate([p[1] for p in self._paths])
-            per_path = np.concatenate([p[2] for p in self._paths])
-            links = np.concatenate([p[3] for p in self._paths])
-        else:
-            pf, share = np.zeros(0, np.int64), np.zeros(0)
-            per_path, links = np.zeros(0, np.int64), np.zeros(0, np.int64)
-        # batches are stored in id order and paths sorted by flow within a batch
-        path_ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(pf, minlength=n), out=path_ptr[1:])
-        link_ptr = np.zeros(len(per_path) + 1, dtype=np.int64)
-        np.cumsum(per_path, out=link_ptr[1:])
-        if not self.keep_paths:
-            path_ptr = np.zeros(n + 1, dtype=np.int64)
-        end = f.view("end")
-        latency = f.view("latency")
-        return FlowTable(
-            src=f.view("src").astype(np.int64), dst=f.view("dst").astype(np.int64),
-            size_bytes=f.view("size"), release_s=f.view("release"), served_s=end - latency,
-            end_s=end, latency_s=latency, tag=f.view("tag").astype(np.int64),
-            tags=list(self.tags), alone_Bps=f.view("alone"), path_ptr=path_ptr,
-            path_share=share, path_link_ptr=link_ptr, path_links=links.astype(np.int64))
+        """All flows so far, with their paths (memmaps over files for a very large run: see
+        :class:`~mpft_sim.records.FlowStore`)."""
+        return self.flows.table(self.tags)
 
     def link_table(self, until: float) -> LinkTable:
         """Per-link statistics up to time ``until``."""
@@ -395,10 +364,9 @@ class FluidNetwork(Network):
         ptr = np.zeros(busy.size + 1, dtype=np.int64)
         np.cumsum(per_flow[busy], out=ptr[1:])
         self._make_room(busy.size, len(link))
-        f = self.flows
         flow_ids = ids[busy].astype(np.int64)
-        _fluid.add_flows(self.state, flow_ids, f["group"][flow_ids].astype(np.int64),
-                         size[busy].astype(np.float64), f["latency"][flow_ids], ptr,
+        _fluid.add_flows(self.state, flow_ids, self.flows.groups_of(flow_ids),
+                         size[busy].astype(np.float64), self.flows.latency_of(flow_ids), ptr,
                          link.astype(np.int64), frac, self.env.now)
         if not self._pending:
             self._pending = True
@@ -442,12 +410,15 @@ class FluidNetwork(Network):
         if self.solver is max_min_rates:
             nxt = _fluid.run_events(self.state, now, limit, _SAME_TIME, self._batch_quantum,
                                     g["remaining"],
-                                    g["max_end"], self.flows["end"], 0, self._done, _BUDGET)
+                                    g["max_end"], self.flows.end, self.flows.base,
+                                    self._done, _BUDGET)
         else:
             nxt = self._run_with_solver(now, limit)
         ci = self.state.CI
         for gid in self._done[:ci[_fluid.DONE_N]].tolist():
             self._fire(gid)
+        if self.flows.spilled:
+            self.flows.flush()
         if ci[_fluid.N_ACTIVE]:
             self._arm(nxt)
 
@@ -460,7 +431,8 @@ class FluidNetwork(Network):
         for _ in range(_BUDGET):
             limit = _fluid.begin_instant(st, t, limit, _SAME_TIME, self._batch_quantum,
                                          g["remaining"],
-                                         g["max_end"], self.flows["end"], 0, self._done)
+                                         g["max_end"], self.flows.end, self.flows.base,
+                                         self._done)
             if st.CI[_fluid.N_REG] > 0:
                 while True:
                     n = _fluid.region_problem(st)
@@ -478,12 +450,6 @@ class FluidNetwork(Network):
             if t >= limit:
                 break
         return float(_fluid.next_time(st))
-
-    def _fire(self, g: int) -> None:
-        event = self._group_events.pop(g)
-        at = float(self.groups["max_end"][g])
-        schedule(self.env, max(0.0, at - self.env.now),
-                 lambda _e, ev=event, t=at: ev.succeed(t), priority=1)
 
     # -- counters ----------------------------------------------------------------------------
 
