@@ -62,11 +62,12 @@ S_START, S_LAT, S_F = range(3)
 N_SF = 3
 # BI (int64, one row per bundle)
 (B_W, B_ROOT, B_MEM, B_HPOS, B_MARK, B_LOCAL, B_NEW, B_Y0, B_YN, B_HASH, B_TWIN, B_CANON,
- B_INPEND, B_X0, B_XN, B_XDIRTY) = range(16)
-N_BI = 16
+ B_INPEND, B_X0, B_XN, B_XDIRTY, B_TGT, B_TGTSTAMP) = range(18)
+N_BI = 18
 # BF (float64, one row per bundle): rate, virtual clock, its time, next finish time
-B_RATE, B_V, B_T0, B_TNEXT, B_LATEST = range(5)  # ..., latest release of a member
-N_BF = 5
+# ..., the latest release of a member, the fraction of the last re-bundling target
+B_RATE, B_V, B_T0, B_TNEXT, B_LATEST, B_TGTFRAC = range(6)
+N_BF = 6
 # -- lists (one row per list) -----------------------------------------------------------------
 L_RESID, L_ACC, L_SIGF = range(3)  # LLF, by region link / signature position
 N_LLF = 3
@@ -689,14 +690,14 @@ def _drop_entries(BI: np.ndarray, YI: np.ndarray, LI: np.ndarray,  # pragma: no 
 
 # -- bundles: creation, deletion, homes ---------------------------------------------------------
 
-@numba.njit(cache=True, nogil=True)
-def _new_bundle(st: FluidState, n: int, h: int, rate: float, t: float,  # pragma: no cover
+@numba.njit(cache=True, nogil=True, inline="always")
+def _new_bundle(BI: np.ndarray, BF: np.ndarray, BL: np.ndarray, CI: np.ndarray,  # pragma: no cover
+                YI: np.ndarray, YF: np.ndarray, LI: np.ndarray, LLI: np.ndarray,
+                LLF: np.ndarray, HT: np.ndarray, n: int, h: int, rate: float, t: float,
                 pending: bool) -> int:
     """A bundle with the signature in lists L_SIGL/L_SIGF[:n], hash ``h``, no members yet. A
     pending bundle (new members, rate 0) and a settled bundle of one signature are twins: the
     pending one merges into the other after the re-solve."""
-    BL = st.BL
-    BI, BF, CI = st.BI, st.BF, st.CI
     if CI[B_FREE_N] > 0:
         CI[B_FREE_N] -= 1
         b = BL[B_FREE, CI[B_FREE_N]]
@@ -720,10 +721,11 @@ def _new_bundle(st: FluidState, n: int, h: int, rate: float, t: float,  # pragma
     BI[b, B_CANON] = 0
     BI[b, B_XN] = 0
     BI[b, B_XDIRTY] = 1
-    _set_entries(BI, st.YI, st.YF, st.LI, st.LLI, st.LLF, CI, b, n)
-    canon = _find(st.HT, BI, st.YI, st.YF, st.LLI, st.LLF, n, h)
+    BI[b, B_TGTSTAMP] = -1
+    _set_entries(BI, YI, YF, LI, LLI, LLF, CI, b, n)
+    canon = _find(HT, BI, YI, YF, LLI, LLF, n, h)
     if canon < 0:
-        _table_put(st.HT, BI, CI, b)
+        _table_put(HT, BI, CI, b)
     else:
         BI[b, B_TWIN] = canon
         BI[canon, B_TWIN] = b
@@ -759,20 +761,18 @@ def _delete_bundle(BI: np.ndarray, BL: np.ndarray, HK: np.ndarray,  # pragma: no
     CI[N_BUNDLES] -= 1
 
 
-@numba.njit(cache=True, nogil=True)
-def _home(st: FluidState, n: int, h: int, rate: float, t: float,  # pragma: no cover
-          pending: bool) -> int:
+@numba.njit(cache=True, nogil=True, inline="always")
+def _home(BI: np.ndarray, BF: np.ndarray, BL: np.ndarray, CI: np.ndarray,  # pragma: no cover
+          YI: np.ndarray, YF: np.ndarray, LI: np.ndarray, LLI: np.ndarray, LLF: np.ndarray,
+          HT: np.ndarray, n: int, h: int, rate: float, t: float, pending: bool) -> int:
     """The bundle a flow of the signature in lists L_SIGL/L_SIGF[:n] goes to: the canonical
     one if it is of the same kind (pending, or settled), else its twin, made if needed."""
-    BI = st.BI
-    c = _find(st.HT, BI, st.YI, st.YF, st.LLI, st.LLF, n, h)
-    if c < 0:
-        return _new_bundle(st, n, h, rate, t, pending)
-    if (BI[c, B_NEW] != 0) == pending:
+    c = _find(HT, BI, YI, YF, LLI, LLF, n, h)
+    if c >= 0 and (BI[c, B_NEW] != 0) == pending:
         return c
-    if BI[c, B_TWIN] >= 0:
+    if c >= 0 and BI[c, B_TWIN] >= 0:
         return BI[c, B_TWIN]
-    return _new_bundle(st, n, h, rate, t, pending)
+    return _new_bundle(BI, BF, BL, CI, YI, YF, LI, LLI, LLF, HT, n, h, rate, t, pending)
 
 
 # -- link accounting --------------------------------------------------------------------------
@@ -853,53 +853,79 @@ def end_instant(st: FluidState, t: float) -> None:  # pragma: no cover
 @numba.njit(cache=True, nogil=True)
 def _tighten(st: FluidState, i: int, t: float) -> None:  # pragma: no cover
     """Make loose link ``i`` tight: each flow on it moves to the bundle of its signature
-    with ``i`` added, at its bundle's rate and clock."""
-    HK = st.HK
-    BL = st.BL
-    SI, SF, BI, BF, CI = st.SI, st.SF, st.BI, st.BF, st.CI
-    ZI = st.ZI
-    st.LI[i, L_TIGHT] = 1
+    with ``i`` added, at its bundle's rate and clock (flows of one bundle with one fraction
+    on ``i`` find their new bundle once)."""
+    SI, SF, BI, BF, BL, HK, CI = st.SI, st.SF, st.BI, st.BF, st.BL, st.HK, st.CI
+    ZI, ZF, LI, LLI, LLF, YI, YF, HT = st.ZI, st.ZF, st.LI, st.LLI, st.LLF, st.YI, st.YF, st.HT
+    LI[i, L_TIGHT] = 1
     CI[TIGHTEN] += 1
-    e = st.LI[i, L_ZHEAD]
+    stamp = CI[TIGHTEN]
+    e = LI[i, L_ZHEAD]
     while e >= 0:
         s = ZI[e, Z_SLOT]
+        f = ZF[e]
         e = ZI[e, Z_NEXT]
         b = SI[s, S_BUND]
         if b < 0:
             continue  # a flow being released, not yet in a bundle
-        n, h = _sig_of(SI, ZI, st.ZF, st.LI, st.LLI, st.LLF, s, -1)
         rate = BF[b, B_RATE]
         pending = BI[b, B_NEW] != 0
+        if BI[b, B_TGTSTAMP] == stamp and BF[b, B_TGTFRAC] == f:
+            c = BI[b, B_TGT]
+        else:
+            n, h = _sig_of(SI, ZI, ZF, LI, LLI, LLF, s, -1)
+            c = _home(BI, BF, BL, CI, YI, YF, LI, LLI, LLF, HT, n, h, rate, t, pending)
+            BI[b, B_TGTSTAMP] = stamp
+            BI[b, B_TGT] = c
+            BF[b, B_TGTFRAC] = f
         left = _leave(SI, SF, BI, BF, b, s, t)
         CI[MOVES] += 1
-        c = _home(st, n, h, rate, t, pending)
         _join(SI, SF, BI, BF, c, s, left, t)
         if not pending:
             _refresh(BI, BL, HK, BF, SF, CI, c)
         if BI[b, B_W] == 0:
-            _delete_bundle(BI, st.BL, st.HK, st.HT, st.YI, st.LI, st.CI, b)
+            _delete_bundle(BI, BL, HK, HT, YI, LI, CI, b)
         elif not pending:
             _refresh(BI, BL, HK, BF, SF, CI, b)
 
 
-@numba.njit(cache=True, nogil=True)
-def _move_all(st: FluidState, b: int, c: int, t: float) -> None:  # pragma: no cover
+@numba.njit(cache=True, nogil=True, inline="always")
+def _move_all(SI: np.ndarray, SF: np.ndarray, BI: np.ndarray, BF: np.ndarray,  # pragma: no cover
+              BL: np.ndarray, HK: np.ndarray, HT: np.ndarray, CI: np.ndarray, ZI: np.ndarray,
+              ZF: np.ndarray, LF: np.ndarray, LI: np.ndarray, GL: np.ndarray, YI: np.ndarray,
+              b: int, c: int, t: float) -> None:
     """Move every member of bundle ``b`` into ``c`` (settled, same signature); the loads
-    follow ``c``'s rate."""
-    HK = st.HK
-    BL = st.BL
-    SI, SF, BI, BF, CI = st.SI, st.SF, st.BI, st.BF, st.CI
-    ZI, ZF, LF, LI, GL = st.ZI, st.ZF, st.LF, st.LI, st.GL
+    follow ``c``'s rate. The members' virtual finishes shift by one constant, so ``b``'s
+    heap melds into ``c``'s whole."""
+    _advance(SI, SF, BI, BF, b, t)
+    _advance(SI, SF, BI, BF, c, t)
     delta = BF[c, B_RATE] - BF[b, B_RATE]
-    while BI[b, B_MEM] >= 0:
-        s = BI[b, B_MEM]
-        left = _leave(SI, SF, BI, BF, b, s, t)
+    shift = BF[c, B_V] - BF[b, B_V]
+    s = BI[b, B_MEM]
+    tail = -1
+    while s >= 0:
+        SF[s, S_F] += shift
+        SI[s, S_BUND] = c
         CI[MOVES] += 1
         if delta != 0.0:
             for z in range(SI[s, S_Z0], SI[s, S_Z0] + SI[s, S_NZ]):
                 _add_load(LF, LI, GL, ZI[z, Z_LINK], delta * ZF[z], t)
-        _join(SI, SF, BI, BF, c, s, left, t)
-    _delete_bundle(BI, st.BL, st.HK, st.HT, st.YI, st.LI, st.CI, b)
+        tail = s
+        s = SI[s, S_MNEXT]
+    if tail >= 0:
+        head = BI[c, B_MEM]
+        SI[tail, S_MNEXT] = head
+        if head >= 0:
+            SI[head, S_MPREV] = tail
+        BI[c, B_MEM] = BI[b, B_MEM]
+        BI[c, B_ROOT] = _meld(SI, SF, BI[c, B_ROOT], BI[b, B_ROOT])
+        BI[c, B_W] += BI[b, B_W]
+        BF[c, B_LATEST] = max(BF[c, B_LATEST], BF[b, B_LATEST])
+        BI[c, B_XDIRTY] = 1
+    BI[b, B_MEM] = -1
+    BI[b, B_ROOT] = -1
+    BI[b, B_W] = 0
+    _delete_bundle(BI, BL, HK, HT, YI, LI, CI, b)
     _refresh(BI, BL, HK, BF, SF, CI, c)
 
 
@@ -907,22 +933,24 @@ def _move_all(st: FluidState, b: int, c: int, t: float) -> None:  # pragma: no c
 def _loosen(st: FluidState, i: int, t: float) -> None:  # pragma: no cover
     """Make tight link ``i`` (below capacity) loose: each bundle on it drops ``i`` from its
     signature, merging into the bundle of the shorter signature if there is one."""
-    LI, BI, YI, CI = st.LI, st.BI, st.YI, st.CI
+    SI, SF, BI, BF, BL, HK, CI = st.SI, st.SF, st.BI, st.BF, st.BL, st.HK, st.CI
+    ZI, ZF, LI, LLI, LLF, YI, YF, HT = st.ZI, st.ZF, st.LI, st.LLI, st.LLF, st.YI, st.YF, st.HT
+    LF, GL = st.LF, st.GL
     LI[i, L_TIGHT] = 0
     CI[LOOSEN] += 1
     while LI[i, L_YHEAD] >= 0:
         b = YI[LI[i, L_YHEAD], Y_BUND]
-        n, h = _sig_of(st.SI, st.ZI, st.ZF, LI, st.LLI, st.LLF, BI[b, B_MEM], i)
-        c = _find(st.HT, BI, YI, st.YF, st.LLI, st.LLF, n, h)
+        n, h = _sig_of(SI, ZI, ZF, LI, LLI, LLF, BI[b, B_MEM], i)
+        c = _find(HT, BI, YI, YF, LLI, LLF, n, h)
         if c >= 0:
-            _move_all(st, b, c, t)
+            _move_all(SI, SF, BI, BF, BL, HK, HT, CI, ZI, ZF, LF, LI, GL, YI, b, c, t)
         else:
-            _table_drop(st.HT, BI, CI, b)
+            _table_drop(HT, BI, CI, b)
             _drop_entries(BI, YI, LI, CI, b)
             BI[b, B_HASH] = h
             BI[b, B_XDIRTY] = 1
-            _set_entries(BI, YI, st.YF, LI, st.LLI, st.LLF, CI, b, n)
-            _table_put(st.HT, BI, CI, b)
+            _set_entries(BI, YI, YF, LI, LLI, LLF, CI, b, n)
+            _table_put(HT, BI, CI, b)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1003,6 +1031,7 @@ def add_flows(st: FluidState, flow: np.ndarray, group: np.ndarray,  # pragma: no
     distinct links ``link[ptr[k]:ptr[k + 1]]`` with fractions ``frac``. The caller made room
     (:func:`grow`) and left out flows without bytes or links."""
     LLF, LLI, SL = st.LLF, st.LLI, st.SL
+    BL, YI, YF, HT = st.BL, st.YI, st.YF, st.HT
     SI, SF, BI, BF, CI = st.SI, st.SF, st.BI, st.BF, st.CI
     ZI, ZF, LI, LF = st.ZI, st.ZF, st.LI, st.LF
     z = CI[Z_N]
@@ -1054,7 +1083,7 @@ def add_flows(st: FluidState, flow: np.ndarray, group: np.ndarray,  # pragma: no
                     best = i
             _tighten(st, best, now)
             n, h = _sig_of(SI, ZI, ZF, LI, LLI, LLF, s, -1)
-        b = _home(st, n, h, 0.0, now, True)
+        b = _home(BI, BF, BL, CI, YI, YF, LI, LLI, LLF, HT, n, h, 0.0, now, True)
         _join(SI, SF, BI, BF, b, s, size[k], now)
 
 
@@ -1522,7 +1551,8 @@ def settle(st: FluidState, t: float, rates: np.ndarray) -> None:  # pragma: no c
         if BI[b, B_NEW]:
             BI[b, B_NEW] = 0
             if BI[b, B_TWIN] >= 0:
-                _move_all(st, b, BI[b, B_TWIN], t)
+                _move_all(SI, SF, BI, BF, BL, HK, st.HT, CI, st.ZI, st.ZF, LF, LI, GL, YI,
+                          b, BI[b, B_TWIN], t)
     for k in range(CI[PEND_N]):
         BI[BL[B_PEND, k], B_INPEND] = 0
     CI[PEND_N] = 0
