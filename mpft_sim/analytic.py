@@ -14,7 +14,7 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
-from mpft_sim.network import Network, _link_groups
+from mpft_sim.network import Network, link_groups
 from mpft_sim.records import LinkLoad, Timeline
 from mpft_sim.routing import Router, Routes
 from mpft_sim.topology.fabric import Fabric
@@ -37,7 +37,7 @@ class AnalyticNetwork(Network):
         n_links = fabric.n_links
         self.busy = np.zeros(n_links)
         self.peak = np.zeros(n_links)
-        self.group_of_link, self.link_groups, self.group_cap = _link_groups(fabric)
+        self.group_of_link, self.link_groups, self.group_cap = link_groups(fabric)
         # timeline pieces: (start, end, group, load) per batch and group of links touched
         self._pieces: list[tuple[FloatArray, FloatArray, IntArray, FloatArray]] = []
 

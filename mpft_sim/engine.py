@@ -22,7 +22,7 @@ import simpy
 from mpft_sim._version import __version__
 from mpft_sim.analytic import AnalyticNetwork
 from mpft_sim.errors import SimulationError, SpecError
-from mpft_sim.network import FluidNetwork, Network, _schedule
+from mpft_sim.network import FluidNetwork, Network, schedule
 from mpft_sim.progress import BUILD, COMPILE, PLAN, SIMULATE, ProgressCallback, Reporter
 from mpft_sim.results.result import Result, summarise
 from mpft_sim.results.steps import Timings
@@ -120,13 +120,13 @@ def run_program(env: simpy.Environment, network: Network, program: Program,
             if delay <= 0:
                 finish(t)
             else:
-                _schedule(env, delay, lambda _e2: finish(t), priority=1)
+                schedule(env, delay, lambda _e2: finish(t), priority=1)
         return ended
 
     def _after(delay: float, t: int) -> bool:
         if delay <= 0:
             return True
-        _schedule(env, delay, lambda _e: finish(t), priority=1)
+        schedule(env, delay, lambda _e: finish(t), priority=1)
         return False
 
     def kick(_e: object) -> None:
@@ -134,7 +134,7 @@ def run_program(env: simpy.Environment, network: Network, program: Program,
             if begin(t):
                 finish(t)
 
-    _schedule(env, 0.0, kick, priority=1)
+    schedule(env, 0.0, kick, priority=1)
     env.run()
     if done < n:
         stuck = np.flatnonzero(np.isnan(end))[:5]
@@ -308,7 +308,9 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
     flows = network.flow_table()
     if network.pending_groups or np.isnan(flows.end_s).any():
         raise SimulationError(f"{int(np.isnan(flows.end_s).sum())} flows never completed")
-    if order is not None:  # the network numbers flows as released: back to input order
+    if order is not None and np.any(np.diff(order) < 0):
+        # the network numbers flows as released: back to input order (a list in release
+        # order keeps its table, memmapped when the run spilled it to disk)
         flows = flows.take(np.argsort(order, kind="stable"))
     makespan = float(flows.end_s.max(initial=0.0))
     load = network.link_table(makespan)

@@ -43,26 +43,16 @@ from typing import Any
 import numpy as np
 import simpy
 from numpy.typing import NDArray
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from mpft_sim._kernels import (
-    HOT,
-    add_load,
-    due_slots,
-    gather_links,
-    merge_components,
-    residual_capacity,
-    select_slots,
-    settle,
-)
+from mpft_sim import _fluid
+from mpft_sim.flowstore import FlowStore
 from mpft_sim.records import LinkLoad, Timeline
-from mpft_sim.results.flows import FlowTable, Paths
+from mpft_sim.results.flows import FlowTable
 from mpft_sim.routing import Router, Routes
 from mpft_sim.sharing import Incidence, Solver, max_min_rates
 from mpft_sim.topology.fabric import Fabric
 
-__all__ = ["FluidNetwork", "Network"]
+__all__ = ["FluidNetwork", "Network", "link_groups", "schedule"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -71,9 +61,11 @@ IntArray = NDArray[np.int64]
 # after everything else of their instant (NORMAL = 1), so all arrivals of an instant are in.
 _LATE = 2
 _SAME_TIME = 1e-9  # completions this close (relative to a flow's elapsed time) are simultaneous
+_TOLERANCE_QUANTUM = 0.25  # batching quantum over the tolerance
+_BUDGET = 100_000  # instants per call of the compiled loop, so that Python gets a word in
 
 
-def _schedule(env: simpy.Environment, delay: float, callback: Any, priority: int = _LATE,
+def schedule(env: simpy.Environment, delay: float, callback: Any, priority: int = _LATE,
               value: Any = None) -> simpy.Event:
     """An event that succeeds after ``delay`` with the given priority, calling ``callback``."""
     event = simpy.Event(env)
@@ -135,16 +127,16 @@ class Network:
         self.router = router
         self.adaptive = router is not None and router.policy == "adaptive"
         self.keep_paths = keep_paths
-        self.flows = _Grow(src=np.int32, dst=np.int32, size=np.float64, release=np.float64,
-                           end=np.float64, latency=np.float64, tag=np.int32, group=np.int32,
-                           alone=np.float32)
+        self.flows = FlowStore(keep_paths)
         self.link_bytes = np.zeros(fabric.n_links)
         self._route_cache: dict[Any, Routes] = {}
         self._alone_cache: dict[Any, FloatArray] = {}
-        self._paths: list[tuple[IntArray, FloatArray, IntArray, IntArray]] = []
         self.tags: list[str] = []
         self._tag_ids: dict[str, int] = {}
+        # one group per transfer: flows left and the latest end so far; ids are reused once
+        # a transfer's event is scheduled
         self.groups = _Grow(remaining=np.int64, max_end=np.float64)
+        self._free_groups: list[int] = []
         self._group_events: dict[int, simpy.Event] = {}
         self.link_flows = np.zeros(fabric.n_links)  # flows (fractions) on each link now
 
@@ -221,46 +213,36 @@ class Network:
         network) is computed from the routes if not given."""
         size = np.asarray(size_bytes, dtype=np.float64)
         n = len(size)
-        first = self.flows.n
-        ids = np.arange(first, first + n)
         if isinstance(tag, str):
             tag_codes = np.full(n, self.tag_id(tag), dtype=np.int64)
         else:  # one Python call per distinct tag, not per flow
             uniq, inv = np.unique(np.asarray(tag, dtype=object).astype(str), return_inverse=True)
             tag_codes = np.array([self.tag_id(str(t)) for t in uniq], dtype=np.int64)[inv]
         group = self._new_group(n)
-        sl = self.flows.extend(n)
-        f = self.flows
-        f["src"][sl], f["dst"][sl], f["size"][sl] = src, dst, size
-        f["release"][sl] = self.env.now
-        f["end"][sl] = np.nan
-        f["latency"][sl] = routes.latency_s
-        f["tag"][sl] = tag_codes
-        f["group"][sl] = group
-        if self.keep_paths:
-            self._store_paths(first, n, routes)
         flow_i, link, frac = routes.incidence()
         np.add.at(self.link_bytes, link, size[flow_i] * frac)
-        f["alone"][sl] = alone if alone is not None else self._alone_rate(n, flow_i, link, frac)
+        if alone is None:
+            alone = self._alone_rate(n, flow_i, link, frac)
+        first = self.flows.add(src, dst, size, self.env.now, routes.latency_s, tag_codes,
+                               alone, group, self._paths_of(routes) if self.keep_paths else None)
         event = self._group_events[group]  # _start may complete (and drop) the group at once
-        self._start(ids, routes, size)
+        self._start(np.arange(first, first + n), routes, size)
         return event
 
     def _new_group(self, n: int) -> int:
-        sl = self.groups.extend(1)
-        g = sl.start
+        g = self._free_groups.pop() if self._free_groups else self.groups.extend(1).start
         self.groups["remaining"][g] = n
         self.groups["max_end"][g] = self.env.now
         self._group_events[g] = simpy.Event(self.env)
         return g
 
-    def _store_paths(self, first: int, n: int, routes: Routes) -> None:
+    @staticmethod
+    def _paths_of(routes: Routes) -> tuple[IntArray, FloatArray, IntArray, IntArray]:
+        """(flow of each path, share, links per path, links), paths in flow order."""
         order = np.argsort(routes.path_flow, kind="stable")
         valid = routes.path_links[order] >= 0
-        links = routes.path_links[order][valid]
-        per_path = valid.sum(axis=1)
-        flow_of_path = routes.path_flow[order] + first
-        self._paths.append((flow_of_path, routes.path_share[order], per_path, links))
+        return (routes.path_flow[order], routes.path_share[order], valid.sum(axis=1),
+                routes.path_links[order][valid])
 
     def _alone_rate(self, n: int, flow_i: IntArray, link: IntArray,
                     frac: FloatArray) -> FloatArray:
@@ -280,19 +262,21 @@ class Network:
 
     def _complete(self, ids: IntArray, served: FloatArray | float) -> None:
         """Record flows as served at ``served``; fire the events of groups now complete."""
-        f = self.flows
-        end = served + f["latency"][ids]
-        f["end"][ids] = end
-        groups = f["group"][ids]
+        end = self.flows.complete(ids, served)
+        groups = self.flows.groups_of(ids)
         np.subtract.at(self.groups["remaining"], groups, 1)
         np.maximum.at(self.groups["max_end"], groups, end)
         done = np.unique(groups[self.groups["remaining"][groups] == 0])
-        now = self.env.now
         for g in done.tolist():
-            event = self._group_events.pop(g)
-            at = float(self.groups["max_end"][g])
-            _schedule(self.env, max(0.0, at - now), lambda _e, ev=event, t=at: ev.succeed(t),
-                      priority=1)
+            self._fire(g)
+
+    def _fire(self, g: int) -> None:
+        """Schedule transfer ``g``'s event at its last flow's end; its id is free again."""
+        event = self._group_events.pop(g)
+        at = float(self.groups["max_end"][g])
+        self._free_groups.append(g)
+        schedule(self.env, max(0.0, at - self.env.now),
+                 lambda _e, ev=event, t=at: ev.succeed(t), priority=1)
 
     @property
     def pending_groups(self) -> int:
@@ -300,32 +284,9 @@ class Network:
         return len(self._group_events)
 
     def flow_table(self) -> FlowTable:
-        """All flows so far, with their paths."""
-        f = self.flows
-        n = f.n
-        if self._paths:
-            pf = np.concatenate([p[0] for p in self._paths])
-            share = np.concatenate([p[1] for p in self._paths])
-            per_path = np.concatenate([p[2] for p in self._paths])
-            links = np.concatenate([p[3] for p in self._paths])
-        else:
-            pf, share = np.zeros(0, np.int64), np.zeros(0)
-            per_path, links = np.zeros(0, np.int64), np.zeros(0, np.int64)
-        # batches are stored in id order and paths sorted by flow within a batch
-        path_ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(pf, minlength=n), out=path_ptr[1:])
-        link_ptr = np.zeros(len(per_path) + 1, dtype=np.int64)
-        np.cumsum(per_path, out=link_ptr[1:])
-        end = f.view("end")
-        latency = f.view("latency")
-        return FlowTable(
-            src=f.view("src").astype(np.int64), dst=f.view("dst").astype(np.int64),
-            size_bytes=f.view("size"), release_s=f.view("release"), served_s=end - latency,
-            end_s=end, latency_s=latency, alone_Bps=f.view("alone").astype(np.float64),
-            tag=f.view("tag").astype(np.int64), tags=tuple(self.tags),
-            gpus_per_node=self.fabric.gpus_per_node,
-            paths=Paths(path_ptr, share, link_ptr, links.astype(np.int64))
-            if self.keep_paths else None)
+        """All flows so far, with their paths (memmaps over files for a very large run: see
+        :class:`~mpft_sim.flowstore.FlowStore`)."""
+        return self.flows.table(tuple(self.tags), self.fabric.gpus_per_node)
 
     def link_table(self, until: float) -> LinkLoad:
         """Per-link statistics up to time ``until``."""
@@ -336,7 +297,7 @@ class Network:
         raise NotImplementedError
 
 
-def _link_groups(fabric: Fabric) -> tuple[IntArray, list[tuple[int, int]], FloatArray]:
+def link_groups(fabric: Fabric) -> tuple[IntArray, list[tuple[int, int]], FloatArray]:
     """Group id per link by (plane, tier); the groups; their capacities."""
     key = (fabric.link_plane.astype(np.int64) + 1) * 8 + fabric.link_tier
     uniq, inv = np.unique(key, return_inverse=True)
@@ -354,9 +315,12 @@ class FluidNetwork(Network):
     fabric : Fabric
     router : Router
     solver : callable, optional
-        ``solver(incidence, capacity) -> rates``; default :func:`max_min_rates`.
+        ``solver(incidence, capacity) -> rates``; default :func:`max_min_rates`, which runs
+        inside the compiled event loop. Any other solver runs through a slower loop that
+        calls it from Python at every re-solve, with the same results.
     tolerance : float
-        Relative time quantum for batching nearly simultaneous completions; 0 is exact.
+        Relative error allowed on completion times, to batch nearly simultaneous
+        completions; 0 is exact.
     """
 
     def __init__(self, env: simpy.Environment, fabric: Fabric, router: Router | None,
@@ -366,86 +330,62 @@ class FluidNetwork(Network):
         if tolerance < 0:
             raise ValueError(f"tolerance must be non-negative, got {tolerance}")
         self.solver = solver
-        self.tolerance = max(float(tolerance), _SAME_TIME)
-        n_links = fabric.n_links
-        self.cap = fabric.capacity_Bps
-        self.load = np.zeros(n_links)
-        self.since = np.zeros(n_links)
-        self.busy = np.zeros(n_links)
-        self.saturated = np.zeros(n_links)
-        self.hot = np.zeros(n_links)
-        self.peak = np.zeros(n_links)
-        self.label = np.full(n_links, -1, dtype=np.int64)
-        self.group_of_link, self.link_groups, self.group_cap = _link_groups(fabric)
-        self.group_load = np.zeros(len(self.link_groups))
-        self._times: list[float] = []
-        self._loads: list[NDArray[np.float32]] = []
-        # one row per flow being served ("slot"); its links are z_link[z0:z1]
-        self.slots = _Grow(flow=np.int64, rem=np.float64, t0=np.float64, rate=np.float64,
-                           fin=np.float64, start=np.float64, label=np.int64, z0=np.int64,
-                           z1=np.int64, active=np.bool_, new=np.bool_)
-        self.z = _Grow(link=np.int64, frac=np.float64)
-        self.parent = np.zeros(1024, dtype=np.int64)  # union-find over component labels,
-        self._labels = 0  # labels in use; parent[:_labels] is kept fully compressed
-        self._active = 0
+        self.tolerance = float(tolerance)
+        # batching at a fraction of the tolerance keeps completion times within it
+        # (docs/engine.md, "Tolerance")
+        self._batch_quantum = self.tolerance * _TOLERANCE_QUANTUM
+        self.group_of_link, self.link_groups, self.group_cap = link_groups(fabric)
+        self.state = _fluid.new_state(fabric.capacity_Bps, self.group_of_link,
+                                      len(self.link_groups))
+        self.link_flows = self.state.LF[:, _fluid.L_NFL]  # updated in place by the compiled loop
         self._pending = False
         self._wake_at = np.inf
         self._gen = 0
-        self.solves = 0
-        self.solved_flows = 0
-        self._scratch = np.full(n_links, -1, dtype=np.int64)
+        self._done = np.zeros(1024, dtype=np.int64)
 
     # -- arrivals ----------------------------------------------------------------------------
 
     def _start(self, ids: IntArray, routes: Routes, size: FloatArray) -> None:
         flow_i, link, frac = routes.incidence()
+        keep = frac > 0
+        flow_i, link, frac = flow_i[keep], link[keep], frac[keep]
+        # one entry per distinct (flow, link): paths of a flow sharing a link add up
+        n_links = self.fabric.n_links
+        key, inv = np.unique(flow_i.astype(np.int64) * n_links + link, return_inverse=True)
+        frac = np.bincount(inv, frac).astype(np.float64)
+        flow_i, link = np.divmod(key, n_links)
         per_flow = np.bincount(flow_i, minlength=len(ids))
         idle = (per_flow == 0) | (size <= 0)
         if idle.any():
             self._complete(ids[idle], self.env.now)
+            keep = ~idle[flow_i]
+            flow_i, link, frac = flow_i[keep], link[keep], frac[keep]
         busy = np.flatnonzero(~idle)
         if busy.size == 0:
             return
-        keep = ~idle[flow_i]
-        flow_i, link, frac = flow_i[keep], link[keep], frac[keep]
-        order = np.argsort(flow_i, kind="stable")
-        flow_i, link, frac = flow_i[order], link[order], frac[order]
-        zsl = self.z.extend(len(link))
-        self.z["link"][zsl] = link
-        self.z["frac"][zsl] = frac
-        counts = per_flow[busy]
-        z1 = zsl.start + np.cumsum(counts)
-        ssl = self.slots.extend(busy.size)
-        s = self.slots
-        s["flow"][ssl] = ids[busy]
-        s["rem"][ssl] = size[busy]
-        s["t0"][ssl] = self.env.now
-        s["rate"][ssl] = 0.0
-        s["fin"][ssl] = np.inf
-        s["start"][ssl] = self.env.now
-        s["z0"][ssl] = z1 - counts
-        s["z1"][ssl] = z1
-        s["active"][ssl] = True
-        s["new"][ssl] = True
-        self._active += busy.size
-        np.add.at(self.link_flows, link, frac)
-        s["label"][ssl] = self._merge_components(counts, link)
+        ptr = np.zeros(busy.size + 1, dtype=np.int64)
+        np.cumsum(per_flow[busy], out=ptr[1:])
+        self._make_room(busy.size, len(link))
+        flow_ids = ids[busy].astype(np.int64)
+        _fluid.add_flows(self.state, flow_ids, self.flows.groups_of(flow_ids),
+                         size[busy].astype(np.float64), self.flows.latency_of(flow_ids), ptr,
+                         link.astype(np.int64), frac, self.env.now)
         if not self._pending:
             self._pending = True
             self._arm(self.env.now)
 
-    def _merge_components(self, counts: IntArray, link: IntArray) -> IntArray:
-        """Label the new flows' components (flow f has ``counts[f]`` of the ``link`` entries),
-        merging the existing ones they touch (a compiled union-find over labels)."""
-        need = self._labels + len(counts)
-        if need > len(self.parent):
-            grown = np.arange(max(need, 2 * len(self.parent)), dtype=np.int64)
-            grown[:self._labels] = self.parent[:self._labels]
-            self.parent = grown
-        ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        labels, self.parent, self._labels = merge_components(ptr, link, self.label,
-                                                             self.parent, self._labels)
-        return labels
+    def _make_room(self, flows: int, entries: int) -> None:
+        st = self.state
+        ci = st.CI
+        have_slots, have_entries = st.SI.shape[0], st.ZI.shape[0]
+        free_slots = ci[_fluid.FREE_N] + have_slots - ci[_fluid.HWM]
+        slots = have_slots + max(0, flows - free_slots)
+        need = ci[_fluid.Z_N] + entries
+        if need > have_entries and ci[_fluid.Z_N] > 2 * ci[_fluid.Z_LIVE]:
+            _fluid.compact_z(st)  # more than half the arena is garbage: reuse it first
+            need = ci[_fluid.Z_N] + entries
+        if slots > have_slots or need > have_entries:
+            self.state = _fluid.grow(st, slots, need)
 
     # -- the event loop ----------------------------------------------------------------------
 
@@ -457,7 +397,7 @@ class FluidNetwork(Network):
         self._gen += 1
         self._wake_at = at
         gen = self._gen
-        _schedule(self.env, max(0.0, at - self.env.now), lambda _e: self._tick(gen))
+        schedule(self.env, max(0.0, at - self.env.now), lambda _e: self._tick(gen))
 
     def _tick(self, gen: int) -> None:
         if gen != self._gen:
@@ -465,132 +405,110 @@ class FluidNetwork(Network):
         now = self.env.now
         self._wake_at = np.inf
         self._pending = False
-        s = self.slots
-        n = s.n
-        due = due_slots(n, s["active"], s["fin"], s["start"], now, self.tolerance)
-        new = np.flatnonzero(s.view("new"))
-        level = np.inf
-        labels = []
-        if due.size:
-            level = float(s["rate"][due].min())
-            labels.append(s["label"][due])
-            self._depart(due, now)
-        if new.size:
-            s["new"][new] = False
-            zl = self._gather(new)[3]
-            with np.errstate(divide="ignore"):
-                level = min(level, float((self.cap[zl] / self.link_flows[zl]).min()))
-            labels.append(s["label"][new])
-        if labels:
-            self._resolve(np.concatenate(labels), level, now)
-        self._log(now)
-        if self._active and (n - self._active) > max(4096, 2 * self._active):
-            self._compact()
-        if self._active:
-            self._arm(float(s.view("fin").min()))
-
-    def _gather(self, slots: IntArray) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
-        """The slots' links: (position in ``slots``, local link number, frac, links)."""
-        s = self.slots
-        return gather_links(slots, s["z0"], s["z1"], self.z["link"], self.z["frac"],
-                            self._scratch)
-
-    def _depart(self, due: IntArray, now: float) -> None:
-        s = self.slots
-        pos, li, frac, ul = self._gather(due)
-        rate = s["rate"][due]
-        self._add_load(ul, np.bincount(li, -rate[pos] * frac, minlength=len(ul)).astype(
-            np.float64), now)
-        self.link_flows[ul] -= np.bincount(li, frac, minlength=len(ul))
-        s["active"][due] = False
-        s["fin"][due] = np.inf
-        s["rate"][due] = 0.0
-        self._active -= due.size
-        self._complete(s["flow"][due], now)
-
-    def _resolve(self, touched_labels: IntArray, level: float, now: float) -> None:
-        s = self.slots
-        touched = np.zeros(self._labels, dtype=bool)
-        touched[self.parent[touched_labels]] = True
-        # below the lowest level the event can reach, the filling is unchanged (module doc)
-        slots = select_slots(s.n, s["active"], s["label"], self.parent, touched, s["rate"],
-                             level)
-        if slots.size == 0:
-            return
-        pos, li, frac, ul = self._gather(slots)
-        residual = residual_capacity(pos, li, frac, s["rate"][slots], self.cap[ul],
-                                     self.load[ul])
-        new = self.solver(Incidence(li, pos, frac, len(ul), len(slots)), residual)
-        self.solves += 1
-        self.solved_flows += len(slots)
-        delta = settle(slots, pos, li, frac, np.asarray(new, dtype=np.float64), len(ul), now,
-                       s["rem"], s["t0"], s["rate"], s["fin"])
-        self._add_load(ul, delta, now)
-
-    def _add_load(self, link: IntArray, delta: FloatArray, now: float) -> None:
-        """Change the loads of distinct links, closing each one's accounting interval."""
-        if link.size == 0:
-            return
-        add_load(link, delta, now, self.cap, self.load, self.since, self.busy, self.saturated,
-                 self.hot, self.peak, self.group_of_link, self.group_load)
-
-    def _log(self, now: float) -> None:
-        loads = self.group_load.astype(np.float32)
-        if self._times and self._times[-1] == now:
-            self._loads[-1] = loads
+        limit = self.env.peek()
+        if len(self._done) < self.groups.n:
+            self._done = np.zeros(2 * self.groups.n, dtype=np.int64)
+        g = self.groups
+        if self.solver is max_min_rates:
+            nxt = _fluid.run_events(self.state, now, limit, _SAME_TIME, self._batch_quantum,
+                                    g["remaining"],
+                                    g["max_end"], self.flows.end, self.flows.base,
+                                    self._done, _BUDGET)
         else:
-            self._times.append(now)
-            self._loads.append(loads)
+            nxt = self._run_with_solver(now, limit)
+        ci = self.state.CI
+        for gid in self._done[:ci[_fluid.DONE_N]].tolist():
+            self._fire(gid)
+        if self.flows.spilled:
+            self.flows.flush()
+        if ci[_fluid.N_ACTIVE]:
+            self._arm(nxt)
 
-    def _compact(self) -> None:
-        """Drop finished slots, renumber links, recompute loads and components exactly."""
-        s = self.slots
-        keep = np.flatnonzero(s.view("active"))
-        pos, li, frac, ul_all = self._gather(keep)
-        link = ul_all[li]
-        counts = np.bincount(pos, minlength=len(keep))
-        for col in s.cols.values():
-            col[:len(keep)] = col[keep]
-        s.n = len(keep)
-        z1 = np.cumsum(counts)
-        s["z0"][:len(keep)] = z1 - counts
-        s["z1"][:len(keep)] = z1
-        self.z.n = 0
-        zsl = self.z.extend(len(link))
-        self.z["link"][zsl] = link
-        self.z["frac"][zsl] = frac
-        # exact loads, free of accumulated rounding
-        n_links = len(self.cap)
-        self.load = np.bincount(link, s["rate"][pos] * frac, minlength=n_links).astype(float)
-        self.link_flows = np.bincount(link, frac, minlength=n_links).astype(float)
-        self.group_load = np.bincount(self.group_of_link, self.load,
-                                      minlength=len(self.link_groups)).astype(float)
-        # fresh components: finished flows no longer join anything
-        ul, linv = np.unique(link, return_inverse=True)
-        n = len(keep)
-        graph = coo_matrix((np.ones(len(link)), (pos, n + linv)), shape=(n + len(ul),) * 2)
-        n_comp, comp = connected_components(graph, directed=False)
-        self.parent = np.arange(max(n_comp, 1024), dtype=np.int64)
-        self._labels = n_comp
-        self.label[:] = -1
-        self.label[ul] = comp[n:]
-        s["label"][:n] = comp[:n]
+    def _run_with_solver(self, now: float, limit: float) -> float:
+        """:func:`_fluid.run_events` with the injected solver called from Python."""
+        st = self.state
+        g = self.groups
+        st.CI[_fluid.DONE_N] = 0
+        t = now
+        for _ in range(_BUDGET):
+            limit = _fluid.begin_instant(st, t, limit, _SAME_TIME, self._batch_quantum,
+                                         g["remaining"],
+                                         g["max_end"], self.flows.end, self.flows.base,
+                                         self._done)
+            if st.CI[_fluid.N_REG] > 0:
+                while True:
+                    n = _fluid.region_problem(st)
+                    inc = Incidence(st.EI[_fluid.E_LINK, :n].copy(),
+                                    st.EI[_fluid.E_FLOW, :n].copy(), st.EF[:n].copy(),
+                                    int(st.CI[_fluid.N_RL]), int(st.CI[_fluid.N_REG]))
+                    resid = st.LLF[_fluid.L_RESID, :inc.n_links].copy()
+                    rates = np.asarray(self.solver(inc, resid),
+                                       dtype=np.float64)
+                    if _fluid.check(st, rates, t) == 0:
+                        break
+                _fluid.settle(st, t, rates)
+            _fluid.end_instant(st, t)
+            t = _fluid.next_time(st)
+            if t >= limit:
+                break
+        return float(_fluid.next_time(st))
+
+    # -- counters ----------------------------------------------------------------------------
+
+    @property
+    def solves(self) -> int:
+        """Re-solves of the max-min problem so far."""
+        return int(self.state.CI[_fluid.SOLVES])
+
+    @property
+    def solved_flows(self) -> int:
+        """Flows re-solved, summed over re-solves."""
+        return int(self.state.CI[_fluid.SOLVED])
+
+    @property
+    def peak(self) -> FloatArray:
+        """Peak utilisation of each link so far."""
+        return self.state.LF[:, _fluid.L_PEAK]
+
+    def stats(self) -> dict[str, int]:
+        """Engine counters: re-solves, flows re-solved, instants handled, region growths."""
+        ci = self.state.CI
+        return {"solves": int(ci[_fluid.SOLVES]), "flows_resolved": int(ci[_fluid.SOLVED]),
+                "bundles_resolved": int(ci[_fluid.BUNDLES_SOLVED]),
+                "events": int(ci[_fluid.EVENTS]), "expansions": int(ci[_fluid.EXPAND]),
+                "tightened": int(ci[_fluid.TIGHTEN]), "loosened": int(ci[_fluid.LOOSEN]),
+                "moves": int(ci[_fluid.MOVES]), "loose_visits": int(ci[_fluid.LOOSE_VISITS]),
+                "bfs_visits": int(ci[_fluid.BFS_VISITS])}
 
     # -- results -----------------------------------------------------------------------------
 
     def link_table(self, until: float) -> LinkLoad:
-        """Per-link busy, hot and saturated time, and peak utilisation, up to ``until``."""
-        dt = until - self.since
-        busy = self.busy + dt * (self.load > 1e-9 * self.cap)
-        hot = self.hot + dt * (self.load >= self.cap * (HOT - 1e-9))
-        sat = self.saturated + dt * (self.load >= self.cap * (1 - 1e-9))
+        """Per-link busy, hot (>= 90 %) and saturated time, and peak utilisation, up to
+        ``until``."""
+        lf = self.state.LF
+        load, cap = lf[:, _fluid.L_LOAD], lf[:, _fluid.L_CAP]
+        dt = np.maximum(until - lf[:, _fluid.L_SINCE], 0.0)
+        busy = lf[:, _fluid.L_BUSY] + dt * (load > 1e-9 * cap)
+        hot = lf[:, _fluid.L_HOT] + dt * (load >= cap * (_fluid.HOT - 1e-9))
+        sat = lf[:, _fluid.L_SAT] + dt * (load >= cap * (1 - 1e-9))
         return LinkLoad(busy_s=busy, saturated_s=sat, hot_s=hot,
-                        peak_util=np.minimum(self.peak, 1.0))
+                        peak_util=np.minimum(lf[:, _fluid.L_PEAK], 1.0))
 
     def timeline(self) -> Timeline:
-        """Load per (plane, tier) group of links after each event."""
-        loads = (np.stack(self._loads) if self._loads
-                 else np.zeros((0, len(self.link_groups)), np.float32))
-        return Timeline(np.array(self._times), loads, self.group_cap, self.link_groups)
-
-
+        """Load per (plane, tier) group of links: after each event while there are at most
+        65,536 events, else as the mean over each of up to 32,768 equal time bins."""
+        st = self.state
+        ci, cf = st.CI, st.CF
+        if not ci[_fluid.TL_OVER]:
+            n = int(ci[_fluid.TL_N])
+            return Timeline(st.TLT[:n].copy(), st.TLL[:n].copy(), self.group_cap,
+                            self.link_groups)
+        end = float(cf[_fluid.BIN_T])
+        width = float(cf[_fluid.BIN_W])
+        k = int(np.ceil(end / width))
+        edges = np.arange(k + 1) * width
+        edges[-1] = end
+        load = st.BINS[:k] / np.diff(edges)[:, None]
+        times = np.append(edges[:-1], end)
+        loads = np.vstack([load, st.GL[None, :]]).astype(np.float32)
+        return Timeline(times, loads, self.group_cap, self.link_groups)

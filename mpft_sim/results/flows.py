@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -137,6 +137,9 @@ class FlowTable:
     tags: tuple[str, ...]
     gpus_per_node: int
     paths: Paths | None = None
+    files: Any = field(default=None, repr=False, compare=False)
+    """What keeps memmapped columns' files alive (a spilled run's directory, see
+    :class:`~mpft_sim.flowstore.FlowStore`); None for in-memory columns."""
 
     COLUMNS: ClassVar[tuple[Column, ...]] = (
         Column("id", "int", "flow id: release order (input row order for a flow list)"),
