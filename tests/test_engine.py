@@ -87,9 +87,9 @@ def test_engine_matches_reference_on_an_all_to_all() -> None:
 
 
 def test_tolerance_error_is_bounded() -> None:
-    """At tolerance 1e-3, 99% of completion times are within 2e-3 of exact and none is off
-    by more than 5e-3 (early completions free bandwidth for others, so errors compound a
-    little past the quantum: docs/engine.md), with half the solves or fewer."""
+    """Tolerance is a bound: at 1e-3 and at 1e-2 every completion time is within that
+    relative tolerance of the exact one (docs/engine.md), and at 1e-2 batching saves at least
+    a fifth of the solves."""
     fabric = build_fabric(load_topology(TOPOLOGIES / "deepseek-v3-2048.yaml"))
     rng = np.random.default_rng(3)
     s, d = np.meshgrid(np.arange(48), np.arange(48), indexing="ij")
@@ -97,11 +97,12 @@ def test_tolerance_error_is_bounded() -> None:
     flows = flow_list(list(s[keep]), list(d[keep]), list(rng.uniform(0.5e6, 1.5e6, keep.sum())),
                       [0.0] * int(keep.sum()))
     exact = simulate(fabric, flows)
-    approx = simulate(fabric, flows, tolerance=1e-3)
-    err = np.abs(approx.flow_table.fct_s - exact.flow_table.fct_s) / exact.flow_table.fct_s
-    assert np.percentile(err, 99) < 2e-3
-    assert err.max() < 5e-3
-    assert approx.summary.engine.solves < exact.summary.engine.solves / 2
+    for tolerance in (1e-3, 1e-2):
+        approx = simulate(fabric, flows, tolerance=tolerance)
+        err = np.abs(approx.flow_table.fct_s - exact.flow_table.fct_s) / exact.flow_table.fct_s
+        assert err.max() <= tolerance
+        assert approx.summary.engine.solves <= exact.summary.engine.solves
+    assert approx.summary.engine.solves < 0.8 * exact.summary.engine.solves
 
 
 def test_same_seed_same_result() -> None:

@@ -228,3 +228,38 @@ def test_solvers_are_interchangeable(scenario: tuple[list[float], list[Flow]]) -
     a, _ = run(capacity, flows)
     b, _ = run(capacity, flows, solver=max_min_rates_numpy)
     assert a == pytest.approx(b, rel=1e-9, abs=1e-12)
+
+
+@st.composite
+def near_ties(draw: st.DrawFn) -> tuple[list[float], list[Flow]]:
+    """Random links and flows with continuous sizes and release times, so that completions
+    fall close together without tying: what tolerance mode batches."""
+    n_links = draw(st.integers(1, 5))
+    capacity = draw(st.lists(st.sampled_from([1.0, 2.0, 5.0]), min_size=n_links,
+                             max_size=n_links))
+    flows = []
+    for _ in range(draw(st.integers(2, 14))):
+        paths = []
+        n_paths = draw(st.integers(1, 2))
+        for _ in range(n_paths):
+            links = draw(st.lists(st.integers(0, n_links - 1), min_size=1, max_size=3,
+                                  unique=True))
+            paths.append((1.0 / n_paths, links))
+        flows.append((draw(st.floats(0.0, 2.0)), draw(st.floats(0.5, 3.0)),
+                      draw(st.sampled_from([0.0, 0.05])), paths))
+    return capacity, flows
+
+
+@settings(max_examples=300, deadline=None)
+@given(near_ties(), st.sampled_from([1e-3, 1e-2, 5e-2]))
+def test_tolerance_is_a_bound(scenario: tuple[list[float], list[Flow]],
+                              tolerance: float) -> None:
+    """With ``tolerance`` x, every flow's time from release to completion is within a
+    relative x of the exact one, and no link exceeds its capacity."""
+    capacity, flows = scenario
+    exact, _ = run(capacity, flows)
+    approx, net = run(capacity, flows, tolerance=tolerance)
+    release = np.array([f[0] for f in flows])
+    fct, fct_exact = approx - release, exact - release
+    assert np.all(np.abs(fct - fct_exact) <= tolerance * fct_exact + 1e-12)
+    assert np.all(net.peak <= 1 + 1e-9)
