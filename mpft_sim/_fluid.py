@@ -77,8 +77,9 @@ S_FREE, S_CAND, S_CBUND = range(3)  # SL: free slots; batch candidates and their
 N_SL = 3
 C_FIN, C_GEND, C_LEFT = range(3)  # SLF: candidates' finish, transfer's end before, bytes left
 N_SLF = 3
-B_FREE, B_HEAP, B_REG, B_PEND = range(4)  # BL: free bundles, heap, region, new bundles
-N_BL = 4
+# BL: free bundles, heap, region, new bundles, bundles a tolerance batch holds out of the heap
+B_FREE, B_HEAP, B_REG, B_PEND, B_STASH = range(5)
+N_BL = 5
 # -- rows of the arenas -------------------------------------------------------------------------
 Z_LINK, Z_SLOT, Z_NEXT, Z_PREV = range(4)  # ZI (a row per entry); ZF the fractions
 N_ZI = 4
@@ -1291,11 +1292,14 @@ def _batch(st: FluidState, t: float, limit: float, qt: float, level: float,  # p
         b = BL[B_HEAP, 0]
         fin = HK[0]
         s = BI[b, B_ROOT]
-        if fin > window or fin - t > qt * max(fin - SF[s, S_START], 0.0):
+        # an emptied or stalled bundle sits at key inf: no finish to batch (window may be
+        # inf too, when nothing outside the network is scheduled)
+        if s < 0 or fin == np.inf or fin > window \
+                or fin - t > qt * max(fin - SF[s, S_START], 0.0):
             break
         if BI[b, B_MARK] != epoch:
             _b_remove(BI, BL, HK, CI, b)
-            SL[S_CBUND, SI.shape[0] - 1 - stashed] = b
+            BL[B_STASH, stashed] = b  # apart from the candidates: both can near fill a row
             stashed += 1
             continue
         SLF[C_LEFT, n] = _leave(SI, SF, BI, BF, b, s, t)
@@ -1313,7 +1317,7 @@ def _batch(st: FluidState, t: float, limit: float, qt: float, level: float,  # p
             window = g_end[g]  # its transfer's event fires then
         n += 1
     for k in range(stashed):
-        _refresh(BI, BL, HK, BF, SF, CI, SL[S_CBUND, SI.shape[0] - 1 - k])
+        _refresh(BI, BL, HK, BF, SF, CI, BL[B_STASH, k])
     # undo the tentative group counts, newest first
     for k in range(n - 1, -1, -1):
         g = SI[SL[S_CAND, k], S_GROUP]
