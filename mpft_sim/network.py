@@ -19,17 +19,20 @@ Fluid model semantics (:class:`FluidNetwork`)
 
 How it stays fast
 -----------------
-- Everything is numpy over arrays of flows and links; no Python loop per flow per event.
-- Only what an event can change is re-solved. (1) Connected components: flows that share no
-  link, directly or through other flows, cannot affect each other, so only the components an
-  event touches are re-solved (labels merge as flows arrive and are recomputed when the tables
-  are compacted). (2) Levels: progressive filling is unchanged below the lowest level an event
-  can touch -- the smallest rate among the departing flows and, for arriving flows, the
-  smallest ``capacity / flows`` over their links -- so flows slower than that keep their rates
-  and only the rest of their component is re-solved over the capacity they leave.
-- ``tolerance`` > 0 completes, at each completion event, every flow whose own remaining time
-  is within ``tolerance`` of its elapsed time: nearly simultaneous completions are handled in
-  one re-solve, at a relative error of at most ``tolerance`` on those flows' completion times.
+- The event loop is compiled (:mod:`mpft_sim._fluid`): completions follow one another in
+  numba code until the next event SimPy knows of, or until a transfer completes and its event
+  must fire. Python only releases flows and fires transfer events.
+- Only what an event can change is re-solved: progressive filling is unchanged below the
+  lowest level an event can reach, so the re-solve covers the *region* grown from the event's
+  saturated links over flows at or above that level.
+- Flows with the same entries on the links that can bind them (*tight* links) form a
+  *bundle* that max-min fairness gives one rate: the re-solve sees one weighted flow per bundle.
+- ``tolerance`` x > 0 completes, with the flows due at an instant, those whose last byte is due
+  within x/4 of their own duration and of the elapsed time of every flow the early release can
+  change: each flow's time from release to completion stays within a relative x of the exact
+  one (docs/engine.md).
+- Per-flow records stream to disk past :data:`~mpft_sim.flowstore.SPILL_FLOWS` flows
+  (:mod:`mpft_sim.flowstore`), so memory follows the active flows.
 
 The analytic model beside it is in :mod:`mpft_sim.analytic`.
 """
@@ -44,7 +47,7 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
-from mpft_sim import _fluid
+from mpft_sim._fluid import instant, layout, links, release
 from mpft_sim.flowstore import FlowStore
 from mpft_sim.records import LinkLoad, Timeline
 from mpft_sim.results.flows import FlowTable
@@ -335,9 +338,9 @@ class FluidNetwork(Network):
         # (docs/engine.md, "Tolerance")
         self._batch_quantum = self.tolerance * _TOLERANCE_QUANTUM
         self.group_of_link, self.link_groups, self.group_cap = link_groups(fabric)
-        self.state = _fluid.new_state(fabric.capacity_Bps, self.group_of_link,
+        self.state = layout.new_state(fabric.capacity_Bps, self.group_of_link,
                                       len(self.link_groups))
-        self.link_flows = self.state.LF[:, _fluid.L_NFL]  # updated in place by the compiled loop
+        self.link_flows = self.state.LF[:, layout.L_NFL]  # updated in place by the compiled loop
         self._pending = False
         self._wake_at = np.inf
         self._gen = 0
@@ -367,7 +370,7 @@ class FluidNetwork(Network):
         np.cumsum(per_flow[busy], out=ptr[1:])
         self._make_room(busy.size, len(link))
         flow_ids = ids[busy].astype(np.int64)
-        _fluid.add_flows(self.state, flow_ids, self.flows.groups_of(flow_ids),
+        release.add_flows(self.state, flow_ids, self.flows.groups_of(flow_ids),
                          size[busy].astype(np.float64), self.flows.latency_of(flow_ids), ptr,
                          link.astype(np.int64), frac, self.env.now)
         if not self._pending:
@@ -378,14 +381,14 @@ class FluidNetwork(Network):
         st = self.state
         ci = st.CI
         have_slots, have_entries = st.SI.shape[0], st.ZI.shape[0]
-        free_slots = ci[_fluid.FREE_N] + have_slots - ci[_fluid.HWM]
+        free_slots = ci[layout.FREE_N] + have_slots - ci[layout.HWM]
         slots = have_slots + max(0, flows - free_slots)
-        need = ci[_fluid.Z_N] + entries
-        if need > have_entries and ci[_fluid.Z_N] > 2 * ci[_fluid.Z_LIVE]:
-            _fluid.compact_z(st)  # more than half the arena is garbage: reuse it first
-            need = ci[_fluid.Z_N] + entries
+        need = ci[layout.Z_N] + entries
+        if need > have_entries and ci[layout.Z_N] > 2 * ci[layout.Z_LIVE]:
+            release.compact_z(st)  # more than half the arena is garbage: reuse it first
+            need = ci[layout.Z_N] + entries
         if slots > have_slots or need > have_entries:
-            self.state = _fluid.grow(st, slots, need)
+            self.state = layout.grow(st, slots, need)
 
     # -- the event loop ----------------------------------------------------------------------
 
@@ -410,75 +413,75 @@ class FluidNetwork(Network):
             self._done = np.zeros(2 * self.groups.n, dtype=np.int64)
         g = self.groups
         if self.solver is max_min_rates:
-            nxt = _fluid.run_events(self.state, now, limit, _SAME_TIME, self._batch_quantum,
+            nxt = instant.run_events(self.state, now, limit, _SAME_TIME, self._batch_quantum,
                                     g["remaining"],
                                     g["max_end"], self.flows.end, self.flows.base,
                                     self._done, _BUDGET)
         else:
             nxt = self._run_with_solver(now, limit)
         ci = self.state.CI
-        for gid in self._done[:ci[_fluid.DONE_N]].tolist():
+        for gid in self._done[:ci[layout.DONE_N]].tolist():
             self._fire(gid)
         if self.flows.spilled:
             self.flows.flush()
-        if ci[_fluid.N_ACTIVE]:
+        if ci[layout.N_ACTIVE]:
             self._arm(nxt)
 
     def _run_with_solver(self, now: float, limit: float) -> float:
-        """:func:`_fluid.run_events` with the injected solver called from Python."""
+        """:func:`instant.run_events` with the injected solver called from Python."""
         st = self.state
         g = self.groups
-        st.CI[_fluid.DONE_N] = 0
+        st.CI[layout.DONE_N] = 0
         t = now
         for _ in range(_BUDGET):
-            limit = _fluid.begin_instant(st, t, limit, _SAME_TIME, self._batch_quantum,
+            limit = instant.begin_instant(st, t, limit, _SAME_TIME, self._batch_quantum,
                                          g["remaining"],
                                          g["max_end"], self.flows.end, self.flows.base,
                                          self._done)
-            if st.CI[_fluid.N_REG] > 0:
+            if st.CI[layout.N_REG] > 0:
                 while True:
-                    n = _fluid.region_problem(st)
-                    inc = Incidence(st.EI[_fluid.E_LINK, :n].copy(),
-                                    st.EI[_fluid.E_FLOW, :n].copy(), st.EF[:n].copy(),
-                                    int(st.CI[_fluid.N_RL]), int(st.CI[_fluid.N_REG]))
-                    resid = st.LLF[_fluid.L_RESID, :inc.n_links].copy()
+                    n = instant.region_problem(st)
+                    inc = Incidence(st.EI[layout.E_LINK, :n].copy(),
+                                    st.EI[layout.E_FLOW, :n].copy(), st.EF[:n].copy(),
+                                    int(st.CI[layout.N_RL]), int(st.CI[layout.N_REG]))
+                    resid = st.LLF[layout.L_RESID, :inc.n_links].copy()
                     rates = np.asarray(self.solver(inc, resid),
                                        dtype=np.float64)
-                    if _fluid.check(st, rates, t) == 0:
+                    if instant.check(st, rates, t) == 0:
                         break
-                _fluid.settle(st, t, rates)
-            _fluid.end_instant(st, t)
-            t = _fluid.next_time(st)
+                instant.settle(st, t, rates)
+            links.end_instant(st, t)
+            t = instant.next_time(st)
             if t >= limit:
                 break
-        return float(_fluid.next_time(st))
+        return float(instant.next_time(st))
 
     # -- counters ----------------------------------------------------------------------------
 
     @property
     def solves(self) -> int:
         """Re-solves of the max-min problem so far."""
-        return int(self.state.CI[_fluid.SOLVES])
+        return int(self.state.CI[layout.SOLVES])
 
     @property
     def solved_flows(self) -> int:
         """Flows re-solved, summed over re-solves."""
-        return int(self.state.CI[_fluid.SOLVED])
+        return int(self.state.CI[layout.SOLVED])
 
     @property
     def peak(self) -> FloatArray:
         """Peak utilisation of each link so far."""
-        return self.state.LF[:, _fluid.L_PEAK]
+        return self.state.LF[:, layout.L_PEAK]
 
     def stats(self) -> dict[str, int]:
         """Engine counters: re-solves, flows re-solved, instants handled, region growths."""
         ci = self.state.CI
-        return {"solves": int(ci[_fluid.SOLVES]), "flows_resolved": int(ci[_fluid.SOLVED]),
-                "bundles_resolved": int(ci[_fluid.BUNDLES_SOLVED]),
-                "events": int(ci[_fluid.EVENTS]), "expansions": int(ci[_fluid.EXPAND]),
-                "tightened": int(ci[_fluid.TIGHTEN]), "loosened": int(ci[_fluid.LOOSEN]),
-                "moves": int(ci[_fluid.MOVES]), "loose_visits": int(ci[_fluid.LOOSE_VISITS]),
-                "bfs_visits": int(ci[_fluid.BFS_VISITS])}
+        return {"solves": int(ci[layout.SOLVES]), "flows_resolved": int(ci[layout.SOLVED]),
+                "bundles_resolved": int(ci[layout.BUNDLES_SOLVED]),
+                "events": int(ci[layout.EVENTS]), "expansions": int(ci[layout.EXPAND]),
+                "tightened": int(ci[layout.TIGHTEN]), "loosened": int(ci[layout.LOOSEN]),
+                "moves": int(ci[layout.MOVES]), "loose_visits": int(ci[layout.LOOSE_VISITS]),
+                "bfs_visits": int(ci[layout.BFS_VISITS])}
 
     # -- results -----------------------------------------------------------------------------
 
@@ -486,25 +489,25 @@ class FluidNetwork(Network):
         """Per-link busy, hot (>= 90 %) and saturated time, and peak utilisation, up to
         ``until``."""
         lf = self.state.LF
-        load, cap = lf[:, _fluid.L_LOAD], lf[:, _fluid.L_CAP]
-        dt = np.maximum(until - lf[:, _fluid.L_SINCE], 0.0)
-        busy = lf[:, _fluid.L_BUSY] + dt * (load > 1e-9 * cap)
-        hot = lf[:, _fluid.L_HOT] + dt * (load >= cap * (_fluid.HOT - 1e-9))
-        sat = lf[:, _fluid.L_SAT] + dt * (load >= cap * (1 - 1e-9))
+        load, cap = lf[:, layout.L_LOAD], lf[:, layout.L_CAP]
+        dt = np.maximum(until - lf[:, layout.L_SINCE], 0.0)
+        busy = lf[:, layout.L_BUSY] + dt * (load > 1e-9 * cap)
+        hot = lf[:, layout.L_HOT] + dt * (load >= cap * (layout.HOT - 1e-9))
+        sat = lf[:, layout.L_SAT] + dt * (load >= cap * (1 - 1e-9))
         return LinkLoad(busy_s=busy, saturated_s=sat, hot_s=hot,
-                        peak_util=np.minimum(lf[:, _fluid.L_PEAK], 1.0))
+                        peak_util=np.minimum(lf[:, layout.L_PEAK], 1.0))
 
     def timeline(self) -> Timeline:
         """Load per (plane, tier) group of links: after each event while there are at most
         65,536 events, else as the mean over each of up to 32,768 equal time bins."""
         st = self.state
         ci, cf = st.CI, st.CF
-        if not ci[_fluid.TL_OVER]:
-            n = int(ci[_fluid.TL_N])
+        if not ci[layout.TL_OVER]:
+            n = int(ci[layout.TL_N])
             return Timeline(st.TLT[:n].copy(), st.TLL[:n].copy(), self.group_cap,
                             self.link_groups)
-        end = float(cf[_fluid.BIN_T])
-        width = float(cf[_fluid.BIN_W])
+        end = float(cf[layout.BIN_T])
+        width = float(cf[layout.BIN_W])
         k = int(np.ceil(end / width))
         edges = np.arange(k + 1) * width
         edges[-1] = end
