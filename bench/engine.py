@@ -1,4 +1,4 @@
-"""Benchmarks of the flow-level network engine (:func:`mpft_sim.engine.replay_flows`).
+"""Benchmarks of the flow-level network engine (:func:`mpft_sim.simulate` on a flow list).
 
 Run from the repository root::
 
@@ -6,9 +6,13 @@ Run from the repository root::
     .venv/bin/python bench/engine.py --case a2a128-ft2  # one case (repeat --case for more)
     .venv/bin/python bench/engine.py --all              # every case, each in a fresh process
     .venv/bin/python bench/engine.py --summary          # re-print tables from bench/out/
+    .venv/bin/python bench/engine.py --case err256-random-exact --baseline ../old-checkout
 
 Each case prints one markdown table row: case, topology, flows, tolerance, wall time of the
-``replay_flows`` call, peak RSS of the process, re-solves, makespan, target and pass/fail.
+simulation call, peak RSS of the process, re-solves, makespan, target and pass/fail.
+``--baseline DIR`` also runs each case on the code of another checkout (the engine before a
+change: ``PYTHONPATH=DIR``, the same flows, the same entry point) in a subprocess right after,
+and adds its wall time and the ratio to the row's notes.
 ``--all`` runs every case in its own subprocess (so peak RSS is per case), then prints the
 tolerance-error table, fits the scaling slope and draws ``docs/benchmarks-scaling.png``.
 Each case also writes its figures as JSON to ``bench/out/<case>.json``.
@@ -38,14 +42,13 @@ import numpy as np
 
 import mpft_sim
 from mpft_sim import build_fabric, load_topology
-from mpft_sim.engine import replay_flows
 from mpft_sim.routing import Router
 from mpft_sim.sharing import Incidence, max_min_rates_numpy
 from mpft_sim.topology.fabric import Fabric
 from mpft_sim.workload.flows import FlowList
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
+OUT = Path(os.environ.get("MPFT_BENCH_OUT", ROOT / "bench" / "out"))
 PLOT = ROOT / "docs" / "benchmarks-scaling.png"
 CODE = Path(mpft_sim.__file__).resolve().parent.parent  # the checkout mpft_sim is imported from
 KiB = 2**10
@@ -225,11 +228,40 @@ def _ensure_reference(name: str) -> Path:
     return path
 
 
-def flow_arrays(result: Any) -> Any:
-    """The result's per-flow arrays (``end_s``, ``release_s``, ``size_bytes``...):
-    ``result.flow_table`` where the Result has one, else ``result.flows``."""
-    table = getattr(result, "flow_table", None)
-    return result.flows if table is None else table
+@dataclass
+class Replayed:
+    """What one simulation of a flow list gave: its per-flow table (``end_s``,
+    ``release_s``, ``size_bytes``...), re-solves, flows re-solved, makespan."""
+
+    table: Any
+    solves: int
+    flows_resolved: int
+    makespan_s: float
+
+
+def replay(fabric: Fabric, flows: FlowList, tolerance: float = 0.0, **kw: Any) -> Replayed:
+    """Simulate a flow list on the code this process imported: :func:`mpft_sim.simulate`, or
+    ``replay_flows`` on an older checkout (``--baseline``) that has it."""
+    try:
+        from mpft_sim.engine import replay_flows  # type: ignore[attr-defined]
+    except ImportError:
+        result = mpft_sim.simulate(fabric, flows, seed=SEED, tolerance=tolerance, **kw)
+        s = result.summary
+        return Replayed(result.flow_table, s.engine.solves, s.engine.flows_resolved,
+                        s.makespan_s)
+    old = replay_flows(fabric, flows, seed=SEED, tolerance=tolerance, **kw)
+    table = getattr(old, "flow_table", None)
+    return Replayed(old.flows if table is None else table, int(old.stats["solves"]),
+                    int(old.stats["flows_resolved"]), old.makespan_s)
+
+
+def _baseline(name: str, checkout: Path) -> dict[str, Any]:
+    """Run case ``name`` on another checkout's code, in a subprocess; its figures."""
+    out = OUT / "baseline"
+    env = {**os.environ, "PYTHONPATH": str(checkout.resolve()), "MPFT_BENCH_OUT": str(out)}
+    subprocess.run([sys.executable, __file__, "--case", name, "--no-header"], check=True,
+                   env=env, stdout=subprocess.DEVNULL)
+    return dict(json.loads((out / f"{name}.json").read_text()))
 
 
 def run_case(case: Case) -> dict[str, Any]:
@@ -241,21 +273,20 @@ def run_case(case: Case) -> dict[str, Any]:
     setup_s = time.perf_counter() - t
     # load the compiled solver (numba cache) outside the timed call
     t = time.perf_counter()
-    replay_flows(fabric, all_to_all(16), seed=SEED)
+    replay(fabric, all_to_all(16))
     warmup_s = time.perf_counter() - t
     t = time.perf_counter()
-    result = replay_flows(fabric, flows, model="fluid", seed=SEED, tolerance=case.tolerance)
+    result = replay(fabric, flows, case.tolerance)
     wall = time.perf_counter() - t
     rec: dict[str, Any] = {
         "case": case.name, "group": case.group, "about": case.about,
         "topology": fabric.name, "flows": len(flows), "tolerance": case.tolerance,
         "wall_s": wall, "setup_s": setup_s, "warmup_s": warmup_s,
-        "solves": int(result.stats["solves"]),
-        "flows_resolved": int(result.stats["flows_resolved"]),
+        "solves": result.solves, "flows_resolved": result.flows_resolved,
         "makespan_s": result.makespan_s, "wall_target_s": case.wall_target_s,
         "rss_target_mb": case.rss_target_mb, "notes": "", "code": code_revision(),
     }
-    table = flow_arrays(result)
+    table = result.table
     fct = table.end_s - table.release_s
     if case.group == "error" and case.reference is None:
         OUT.mkdir(parents=True, exist_ok=True)
@@ -276,8 +307,7 @@ def run_case(case: Case) -> dict[str, Any]:
         naive = naive_replay(fabric, flows, seed=SEED)
         naive_s = time.perf_counter() - t
         t = time.perf_counter()
-        replay_flows(fabric, flows, seed=SEED, tolerance=case.tolerance,
-                     solver=max_min_rates_numpy)
+        replay(fabric, flows, case.tolerance, solver=max_min_rates_numpy)
         engine_numpy_s = time.perf_counter() - t
         naive_end = naive["end_s"]
         if not np.array_equal(table.size_bytes, flows.size_bytes):
@@ -383,7 +413,7 @@ def scaling(recs: dict[str, dict[str, Any]], plot: Path | None) -> str:
         xs = np.array([first[0, 0], first[-1, 0]])
         ax.loglog(xs, first[-1, 1] * xs / xs[-1], "k--", lw=1, label="slope 1 (reference)")
         ax.set_xlabel("flows (all-to-all of 32 ... 1,024 GPUs, deepseek-v3-2048)")
-        ax.set_ylabel("replay_flows wall time [s]")
+        ax.set_ylabel("simulation wall time [s]")
         ax.set_title("mpft-sim fluid engine: wall time vs flows")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
@@ -464,6 +494,9 @@ def main() -> int:
                         help="print the tables and draw the plot from bench/out/")
     parser.add_argument("--list", action="store_true", help="list the cases")
     parser.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="with --case: also run each case on the checkout in DIR (the "
+                             "engine before a change) and print the ratio")
     parser.add_argument("--plot", type=Path, default=PLOT, help="scaling plot path")
     args = parser.parse_args()
 
@@ -495,6 +528,14 @@ def main() -> int:
         print(HEADER, flush=True)
     for name in args.case:
         rec = run_case(CASES[name])
+        if args.baseline is not None:
+            base = _baseline(name, args.baseline)
+            rec.update(baseline_wall_s=base["wall_s"], baseline_code=base["code"],
+                       baseline_peak_rss_mb=base["peak_rss_mb"],
+                       speedup=base["wall_s"] / rec["wall_s"])
+            rec["notes"] = (f"{rec['notes']}; " if rec["notes"] else "") + (
+                f"baseline {base['code']}: {base['wall_s']:.3f} s, {base['peak_rss_mb']:.0f} MB "
+                f"-> {rec['speedup']:.1f}x faster")
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / f"{name}.json").write_text(json.dumps(rec, indent=1))
         print(row(rec), flush=True)

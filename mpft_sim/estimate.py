@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpft_sim.errors import JobTooLargeError, SpecError
+from mpft_sim.flowstore import SPILL_FLOWS
 from mpft_sim.spec.run import RunOptions
 from mpft_sim.spec.topology import TopologySpec
 from mpft_sim.spec.workload import (
@@ -44,6 +45,11 @@ __all__ = [
 ]
 
 
+TIMELINE_ROWS = 1 << 16
+"""Timeline rows the fluid model keeps before it bins load in time instead
+(``mpft_sim._fluid.layout.TL_ROWS``; kept here so that estimating does not load numba)."""
+
+
 @dataclass(frozen=True)
 class MemoryModel:
     """Bytes of memory a run holds per thing the estimate counts: a linear model.
@@ -51,9 +57,10 @@ class MemoryModel:
     The constants are fitted to the peak resident memory of whole ``mpft-sim simulate`` runs
     (loading, building, planning, simulating, writing the run directory) of different sizes
     (``bench/memory.py``; ``docs/limits.md`` has the runs, the fit and its errors). Each is a
-    named field, so that a change in the engine is a change of one constant: when completed
-    flows are spilled to disk, ``flow_bytes`` (every flow, kept to the end of the run today)
-    drops to what a completed flow still costs, and ``in_flight_bytes`` carries the rest.
+    named field, so that a change in the engine is a change of one constant. Past
+    :data:`~mpft_sim.flowstore.SPILL_FLOWS` flows the per-flow records stream to disk, so
+    ``flow_bytes`` counts only the flows kept in memory before that; and the fluid model keeps
+    at most :data:`TIMELINE_ROWS` timeline rows (then fixed time bins).
 
     Attributes
     ----------
@@ -102,9 +109,9 @@ class MemoryModel:
     def timeline_rows(self, flows: int, tolerance: float) -> int:
         """Rows the fluid model's timeline logs for ``flows`` flows at ``tolerance``."""
         if tolerance <= 0:
-            return flows
+            return min(flows, TIMELINE_ROWS)
         per_flow = self.rows_per_flow_at_1e2 * (tolerance / 1e-2) ** -self.rows_exponent
-        return math.ceil(flows * min(1.0, per_flow))
+        return min(math.ceil(flows * min(1.0, per_flow)), TIMELINE_ROWS)
 
 
 MEMORY_MODEL = MemoryModel(
@@ -288,7 +295,7 @@ def estimate(topology: TopologySpec, workload: WorkloadSpec,
         MemoryTerm("base", 1, m.base_bytes + (m.fluid_base_bytes if fluid else 0.0)),
         MemoryTerm("links", links, m.link_bytes),
         MemoryTerm("tasks", work.tasks, m.task_bytes),
-        MemoryTerm("flows", work.flows, m.flow_bytes),
+        MemoryTerm("flows", min(work.flows, SPILL_FLOWS), m.flow_bytes),
         MemoryTerm("in flight", work.in_flight if fluid else 0, m.in_flight_bytes),
         MemoryTerm("paths", work.flows if paths else 0, m.path_bytes),
         MemoryTerm("flow list", work.flow_rows, m.flow_row_bytes),

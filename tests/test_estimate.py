@@ -17,6 +17,7 @@ import pytest
 from mpft_sim.errors import JobTooLargeError, SpecError
 from mpft_sim.estimate import (
     MEMORY_MODEL,
+    TIMELINE_ROWS,
     available_memory_bytes,
     check_estimate,
     estimate,
@@ -253,11 +254,14 @@ def test_memory_is_the_sum_of_its_terms() -> None:
 
 
 def test_timeline_rows_shrink_with_the_tolerance() -> None:
-    """At most a row per flow when exact; fewer as the tolerance batches completions."""
-    rows = [MEMORY_MODEL.timeline_rows(1_000_000, t) for t in (0.0, 1e-4, 1e-3, 1e-2, 0.5)]
-    assert rows[0] == 1_000_000
+    """At most a row per flow when exact; fewer as the tolerance batches completions; never
+    more than the engine keeps before it bins load in time."""
+    rows = [MEMORY_MODEL.timeline_rows(60_000, t) for t in (0.0, 1e-4, 1e-3, 1e-2, 0.5)]
+    assert rows[0] == 60_000
     assert rows == sorted(rows, reverse=True)
     assert 0 < rows[-1] < rows[3] < 30_000
+    assert MEMORY_MODEL.timeline_rows(10**9, 0.0) == TIMELINE_ROWS
+    assert MEMORY_MODEL.timeline_rows(10**9, 1e-3) == TIMELINE_ROWS
 
 
 def test_available_memory() -> None:

@@ -87,3 +87,12 @@ def test_active_flows_stay_in_the_window(monkeypatch: pytest.MonkeyPatch) -> Non
     assert store.base == 24
     table = store.table(("",), 8)
     assert table.end_s[0] == 10.0 and np.all(table.end_s[1:] == 9.0)
+
+
+def test_estimate_knows_the_engine_limits() -> None:
+    """The estimate's copies of the engine's limits are the engine's (estimating must not
+    load the compiled engine to read them)."""
+    from mpft_sim._fluid.layout import TL_ROWS
+    from mpft_sim.estimate import TIMELINE_ROWS
+
+    assert TIMELINE_ROWS == TL_ROWS

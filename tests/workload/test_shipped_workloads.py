@@ -66,7 +66,8 @@ def scaled(name: str) -> Any:
     return out
 
 
-PROGRAMS = ["deepseek-v3-train", "deepseek-v3-train-short", "deepseek-v3-prefill",
+PROGRAMS = ["deepseek-v3-train", "deepseek-v3-train-16k", "deepseek-v3-train-short",
+            "deepseek-v3-prefill",
             "deepseek-v3-decode",
             "deepseek-v3-decode-ep320", "ep-alltoall", "nccl-alltoall"]
 
