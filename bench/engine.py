@@ -182,6 +182,15 @@ def _cases() -> list[Case]:
         Case("a2a1024-tol", "target", "mpft", lambda: all_to_all(1024), 1e-3,
              "1,024-GPU all-to-all, 1 MiB per pair, every pair concurrent, MPFT",
              wall_target_s=300, rss_target_mb=4096),
+        Case("err256-random-exact-target", "target", "mpft",
+             lambda: all_to_all(256, "random"), 0.0,
+             "256-GPU all-to-all, uniform 0.5-1.5 MiB, MPFT, exact: every flow ends at its "
+             "own time", wall_target_s=15),
+        Case("rand1024-exact", "target", "mpft", lambda: all_to_all(1024, "random"), 0.0,
+             "1,024-GPU all-to-all, uniform 0.5-1.5 MiB, MPFT, exact", wall_target_s=300),
+        Case("rand1024-tol", "target", "mpft", lambda: all_to_all(1024, "random"), 1e-3,
+             "1,024-GPU all-to-all, uniform 0.5-1.5 MiB, MPFT, tolerance 1e-3",
+             wall_target_s=30),
     ]
     for sizes in ("equal", "random"):
         ref = f"err256-{sizes}-exact"

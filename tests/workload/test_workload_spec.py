@@ -103,13 +103,14 @@ def test_missing_file() -> None:
 def test_the_expected_workloads_are_shipped() -> None:
     """The workloads the docs promise are all there."""
     assert {p.stem for p in SHIPPED} == {
-        "deepseek-v3-train", "deepseek-v3-train-short", "deepseek-v3-prefill",
-        "deepseek-v3-decode", "deepseek-v3-decode-ep320", "ep-alltoall", "nccl-alltoall",
-        "example-flows"}
+        "deepseek-v3-train", "deepseek-v3-train-16k", "deepseek-v3-train-short",
+        "deepseek-v3-prefill", "deepseek-v3-decode", "deepseek-v3-decode-ep320", "ep-alltoall",
+        "nccl-alltoall", "example-flows"}
 
 
 KIND_OF = {
     "deepseek-v3-train": TrainingWorkloadSpec,
+    "deepseek-v3-train-16k": TrainingWorkloadSpec,
     "deepseek-v3-train-short": TrainingWorkloadSpec,
     "deepseek-v3-prefill": InferenceWorkloadSpec,
     "deepseek-v3-decode": InferenceWorkloadSpec,
@@ -134,6 +135,11 @@ def test_shipped_values() -> None:
     assert isinstance(train, TrainingWorkloadSpec)
     assert (train.layout.pp, train.layout.dp, train.layout.ep) == (16, 128, 64)
     assert train.layout.ranks == 2048
+    full = load_workload(WORKLOADS / "deepseek-v3-train-16k.yaml")
+    assert isinstance(full, TrainingWorkloadSpec)
+    assert (full.layout.pp, full.layout.dp, full.layout.ep) == (16, 1024, 64)
+    assert full.layout.ranks == 16384
+    assert full.model == train.model and full.compute == train.compute
     assert train.compute.peak_flops == 989e12
     decode = load_workload(WORKLOADS / "deepseek-v3-decode.yaml")
     assert isinstance(decode, InferenceWorkloadSpec)
