@@ -9,14 +9,7 @@ from pathlib import Path
 import pytest
 
 from mpft_sim.errors import SpecError
-from mpft_sim.spec.topology import (
-    FabricSpec,
-    LatencySpec,
-    NodeSpec,
-    SwitchSpec,
-    TopologySpec,
-    load_topology,
-)
+from mpft_sim.spec.topology import FabricSpec, NodeSpec, SwitchSpec, TopologySpec, load_topology
 from tests.conftest import DATA
 
 BAD = DATA / "bad"
@@ -117,14 +110,6 @@ def test_spec_built_in_code_is_validated() -> None:
         SwitchSpec(radix=8, port_bandwidth_Bps=0.0)
     with pytest.raises(SpecError, match="must divide"):
         NodeSpec(gpus=8, nics=3)
-
-
-def test_latency_presets_fill_unset_values() -> None:
-    """A preset fills what the file leaves out; explicit values win."""
-    ib = LatencySpec()
-    assert (ib.switch, ib.link, ib.endpoint) == (430e-9, 20e-9, 2.33e-6)
-    roce = LatencySpec(preset="roce", link_s=50e-9)
-    assert (roce.switch, roce.link, roce.endpoint) == (980e-9, 50e-9, 2.58e-6)
 
 
 def test_ratio_as_number() -> None:

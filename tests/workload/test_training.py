@@ -11,14 +11,8 @@ from mpft_sim.engine import simulate
 from mpft_sim.results import Result
 from mpft_sim.results.steps import Timings, lane_breakdown
 from mpft_sim.spec.model import ComputeSpec, ExpertLoadSpec, ModelSpec, OptimizerSpec
-from mpft_sim.spec.topology import (
-    FabricSpec,
-    LatencySpec,
-    NodeSpec,
-    NvlinkSpec,
-    SwitchSpec,
-    TopologySpec,
-)
+from mpft_sim.spec.topology import FabricSpec, NodeSpec, NvlinkSpec, SwitchSpec, TopologySpec
+from mpft_sim.spec.transport import LatencySpec
 from mpft_sim.spec.workload import BatchSpec, LayoutSpec, TrainingWorkloadSpec
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric
