@@ -27,7 +27,8 @@ from mpft_sim.spec.limits import (
     MAX_PLANES,
     MAX_RADIX,
 )
-from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml, source_field
+from mpft_sim.spec.loading import load_spec
+from mpft_sim.spec.schema import Spec, check_name, option, read_yaml, source_field
 from mpft_sim.spec.transport import LatencySpec, TransportSpec
 
 __all__ = [

@@ -19,8 +19,8 @@ from mpft_sim.errors import MpftError, SpecError
 from mpft_sim.estimate import Estimate
 from mpft_sim.results.metrics import METRICS as FIGURES
 from mpft_sim.results.metrics import Metrics, metrics_row
+from mpft_sim.spec.loading import load_spec
 from mpft_sim.spec.run import RunOptions
-from mpft_sim.spec.schema import load_spec
 from mpft_sim.spec.topology import TopologySpec
 from mpft_sim.spec.workload import WorkloadSpec, workload_from_mapping
 from mpft_sim.sweep.params import apply_param

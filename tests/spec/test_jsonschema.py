@@ -29,7 +29,7 @@ from mpft_sim.spec.json_schema import (
     schema_file,
     schema_text,
 )
-from mpft_sim.spec.schema import load_spec
+from mpft_sim.spec.loading import load_spec
 from mpft_sim.spec.topology import TopologySpec
 from mpft_sim.spec.workload import workload_from_mapping
 from mpft_sim.sweep.params import PARAMS, check_dotted, check_value

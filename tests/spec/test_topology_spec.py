@@ -114,7 +114,7 @@ def test_spec_built_in_code_is_validated() -> None:
 
 def test_ratio_as_number() -> None:
     """An oversubscription written as a bare number means number:1."""
-    from mpft_sim.spec.schema import load_spec
+    from mpft_sim.spec.loading import load_spec
 
     data = {"kind": "fat-tree", "nodes": 4, "oversubscription": 3,
             "switch": {"radix": 8, "port_bandwidth": "400Gb/s"}}
@@ -175,7 +175,7 @@ def test_wrong_failure_names_are_refused_without_building(failure: dict[str, str
                                                           message: str) -> None:
     """A name that is not in the design, or a link without a cable, is refused with the
     message a built fabric gave, without building."""
-    from mpft_sim.spec.schema import load_spec
+    from mpft_sim.spec.loading import load_spec
 
     data = {"name": "huge", "node": {"gpus": 8, "nics": 8},
             "fabric": {"kind": "fat-tree", "tiers": 3, "nodes": 2**21,
