@@ -164,19 +164,6 @@ def test_alltoall_figures(v3_result: Result) -> None:
     assert s.alltoall["dispatch"].network_Bps_per_gpu <= 50e9 * (1 + 1e-9)
 
 
-def test_zero1_mirror_groups(v3_run: tuple[Timings, list[JobInfo]]) -> None:
-    """DualPipe's mirror ranks r and P-1-r share one data-parallel group: 2 groups of
-    2 x 32 GPUs, each reduce-scatter, update, all-gather."""
-    prog = v3_run[0].program
-    job = v3_run[1][0]
-    assert len(job.step_lanes) == 2
-    for lane, (a, b) in zip(job.step_lanes, ((0, 3), (1, 2)), strict=True):
-        gpus = prog.lanes[lane].gpus
-        assert sorted(set((gpus // 32).tolist())) == [a, b]
-        kinds = [prog.kinds[k] for k in prog.kind[prog.lane == lane]]
-        assert kinds == ["grad_rs", "optimizer", "param_ag"]
-
-
 def test_same_seed_same_step() -> None:
     """The same workload and seed give the same step, to the bit."""
     spec = small_v3("1f1b", 2, 4)
