@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from mpft_sim.cli import main
-from mpft_sim.spec.topology import TopologySpec, TransportSpec
+from mpft_sim.spec.topology import TopologySpec
+from mpft_sim.spec.transport import TransportSpec
 from mpft_sim.workload.flows import FlowList
 from tests.browser import browser  # noqa: F401  (a session fixture: headless Chromium)
 

@@ -14,8 +14,8 @@ from mpft_sim.engine import simulate
 from mpft_sim.errors import SpecError
 from mpft_sim.results import Result, load_run
 from mpft_sim.results.tables import LinkTable
+from mpft_sim.spec.loading import load_spec
 from mpft_sim.spec.run import RunOptions, run_failures
-from mpft_sim.spec.schema import load_spec
 from mpft_sim.spec.topology import (
     FabricSpec,
     FailureSpec,

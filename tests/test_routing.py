@@ -22,13 +22,13 @@ from mpft_sim.routing import Router, Routes
 from mpft_sim.spec.topology import (
     FabricSpec,
     FailureSpec,
-    LatencySpec,
     NicSpec,
     NodeSpec,
     SwitchSpec,
     TopologySpec,
     load_topology,
 )
+from mpft_sim.spec.transport import LatencySpec
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric, LinkKind, NodeKind
 from mpft_sim.workload.flows import FlowList

@@ -11,15 +11,9 @@ import pytest
 from mpft_sim.engine import simulate
 from mpft_sim.errors import SpecError
 from mpft_sim.results import Result
-from mpft_sim.spec.schema import load_spec
-from mpft_sim.spec.topology import (
-    FabricSpec,
-    LatencySpec,
-    NodeSpec,
-    SwitchSpec,
-    TopologySpec,
-    TransportSpec,
-)
+from mpft_sim.spec.loading import load_spec
+from mpft_sim.spec.topology import FabricSpec, NodeSpec, SwitchSpec, TopologySpec
+from mpft_sim.spec.transport import LatencySpec, TransportSpec
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import LinkKind
 from mpft_sim.workload.flows import FlowList

@@ -1,4 +1,5 @@
-"""Cost tables and the cost-per-endpoint chart."""
+"""The cost of designs in a report: the cost table, the cost-per-endpoint chart and a run's
+cost breakdown by component."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.patches import Patch
 
-from mpft_sim.report.style import REPORT_WIDTH_IN, new_figure, save_figure, snap_in
-from mpft_sim.topology.cost import BillOfMaterials
-from mpft_sim.units import format_usd
+from mpft_sim.report.style import REPORT_WIDTH_IN, new_figure, no_data, save_figure, snap_in
+from mpft_sim.topology.cost import BillOfMaterials, BomItemRecord
+from mpft_sim.units import format_usd, usd_unit
 
-__all__ = ["cost_table", "plot_cost_per_endpoint"]
+__all__ = ["COST_HEIGHT_IN", "cost_breakdown", "cost_table", "plot_cost_per_endpoint"]
+
+COST_HEIGHT_IN = 4.2
 
 
 def cost_table(boms: Sequence[BillOfMaterials]) -> str:
@@ -61,3 +65,62 @@ def plot_cost_per_endpoint(boms: Sequence[BillOfMaterials], path: str | Path) ->
 def _plain(text: str) -> str:
     """Text with ``$`` escaped, so matplotlib does not read dollar amounts as mathtext."""
     return text.replace("$", r"\$")
+
+
+def _cost_colour(item: str) -> str:
+    if item.startswith("switch"):
+        return "#4e79a7"
+    if item.startswith("cable"):
+        return "#f28e2b"
+    return "#59a14f"
+
+
+def cost_breakdown(items: Sequence[BomItemRecord], endpoints: int, path: str | Path,
+                   name: str = "") -> None:
+    """Network cost by component (switches by tier, cables by tier, NICs).
+
+    Parameters
+    ----------
+    items : sequence of BomItemRecord
+        Bill-of-materials lines.
+    endpoints : int
+        GPUs the network connects (for the cost per GPU in the title).
+    path : str or Path
+        Where to save the PNG.
+    name : str, optional
+        The design's name, for the title.
+    """
+    fig, ax = new_figure(REPORT_WIDTH_IN, COST_HEIGHT_IN)
+    items = [i for i in items if i.total_usd > 0]  # a free item (at this price book) is no bar
+    totals = np.array([i.total_usd for i in items])
+    cost = float(totals.sum()) if len(totals) else 0.0
+    design = f" of {name}" if name else ""
+    if not len(items):
+        no_data(ax, "no bill of materials")
+        ax.set_title(f"Network cost{design}")
+        save_figure(fig, path)
+        return
+    peak_usd = float(totals.max()) if totals.max() > 0 else 1.0
+    factor, unit = usd_unit(peak_usd)
+    y = np.arange(len(items))
+    ax.barh(y, totals * factor, color=[_cost_colour(i.item) for i in items])
+    for k, item in enumerate(items):
+        share = f", {totals[k] / cost:.0%} of the total" if cost > 0 else ""
+        text = (f"{format_usd(totals[k])}  ({item.count:,} × "
+                f"{format_usd(item.unit_usd)}{share})")
+        ax.text(totals[k] * factor + peak_usd * factor * 0.01, k, _plain(text), va="center",
+                fontsize=9)
+    ax.set_yticks(y, [i.item for i in items])
+    ax.invert_yaxis()
+    ax.set_xlim(0, peak_usd * factor * 1.5)
+    ax.grid(False, axis="y")
+    ax.set_xlabel(_plain(f"cost [{unit}]"))
+    per = f" ({format_usd(cost / endpoints)} per GPU)" if endpoints > 0 else ""
+    ax.set_title(_plain(f"Network cost{design}: {format_usd(cost)} for {endpoints:,} GPUs{per}, "
+                        "by component"))
+    kinds = {_cost_colour(i.item) for i in items}
+    ax.legend(handles=[Patch(facecolor=c, label=v) for c, v in
+                       ((_cost_colour("switch"), "switches"), (_cost_colour("cable"), "cables"),
+                        (_cost_colour("NIC"), "NICs")) if c in kinds],
+              loc="lower right", fontsize=9)
+    save_figure(fig, path)

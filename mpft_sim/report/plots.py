@@ -1,6 +1,8 @@
-"""The network and cost figures of a run report (the step timeline is in
-:mod:`mpft_sim.report.timeline`). Each function takes plain data (arrays, dicts), draws one
-figure in the house style and saves it as PNG; none reads a file.
+"""The link and flow figures of a run report: utilisation over time and per link, and flow
+completion times (the step timeline is in :mod:`mpft_sim.report.timeline`, the plane balance
+in :mod:`mpft_sim.report.planes`, the cost in :mod:`mpft_sim.report.cost`). Each function
+takes plain data (arrays, dicts), draws one figure in the house style and saves it as PNG;
+none reads a file.
 
 Every figure is :data:`~mpft_sim.report.style.REPORT_WIDTH_IN` wide (1,020 px); the height of
 each is given by the ``*_height_in`` functions, so callers (and tests) know the pixel size.
@@ -13,8 +15,6 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 from numpy.typing import ArrayLike, NDArray
 
@@ -26,21 +26,19 @@ from mpft_sim.report.style import (
     save_figure,
     snap_in,
 )
-from mpft_sim.topology.cost import BomItemRecord
 from mpft_sim.topology.fabric import SWITCHED_TIERS, Tier
-from mpft_sim.units import bytes_unit, format_time, format_usd, time_unit, usd_unit
+from mpft_sim.units import format_time, time_unit
 
 __all__ = [
-    "COST_HEIGHT_IN",
     "DEGRADED_COLOUR",
+    "FABRIC_TIERS",
     "FCT_HEIGHT_IN",
-    "PLANE_BALANCE_HEIGHT_IN",
+    "TIER_LABELS",
+    "TIER_ORDER",
     "UTIL_CDF_HEIGHT_IN",
-    "cost_breakdown",
     "degraded_note",
     "fct_cdf",
     "heatmap_height_in",
-    "plane_balance",
     "utilisation_cdf",
     "utilisation_heatmap",
 ]
@@ -48,13 +46,10 @@ __all__ = [
 UTIL_CDF_HEIGHT_IN = 4.5
 FCT_HEIGHT_IN = 4.4
 _FCT_LEGEND_IN = 0.35
-PLANE_BALANCE_HEIGHT_IN = 4.5
-COST_HEIGHT_IN = 4.2
-
-_TIER_LABEL = {"endpoint": "endpoint (NIC-leaf)", "leaf-spine": "leaf-spine",
+TIER_LABELS = {"endpoint": "endpoint (NIC-leaf)", "leaf-spine": "leaf-spine",
                "spine-core": "spine-core", "node": "inside servers (NVLink/PCIe)"}
-_FABRIC_TIERS = tuple(t.label for t in SWITCHED_TIERS)
-TIER_ORDER = (*_FABRIC_TIERS, Tier.NODE.label)  # outwards from the NIC, then inside servers
+FABRIC_TIERS = tuple(t.label for t in SWITCHED_TIERS)
+TIER_ORDER = (*FABRIC_TIERS, Tier.NODE.label)  # outwards from the NIC, then inside servers
 
 
 # ---------------------------------------------------------------- utilisation heatmap
@@ -225,13 +220,13 @@ def utilisation_cdf(mean_util: ArrayLike, tier: ArrayLike, bytes_: ArrayLike,
         x = np.sort(util[mine & carried])
         if len(x) == 0:
             ax.plot([], [], color=TIER_COLOURS.get(t, "#777777"),
-                    label=f"{_TIER_LABEL.get(t, t)}: none of {int(mine.sum()):,} links used")
+                    label=f"{TIER_LABELS.get(t, t)}: none of {int(mine.sum()):,} links used")
             continue
         y = np.arange(1, len(x) + 1) / len(x)
         medians[t] = float(np.median(x))
         ax.plot(np.r_[x[0], x], np.r_[0.0, y], drawstyle="steps-post", linewidth=2,
                 color=TIER_COLOURS.get(t, "#777777"),
-                label=f"{_TIER_LABEL.get(t, t)}: {len(x):,} of {int(mine.sum()):,} links used, "
+                label=f"{TIER_LABELS.get(t, t)}: {len(x):,} of {int(mine.sum()):,} links used, "
                       f"median {medians[t]:.0%}")
     # zoom on the links' range (in steps of 0.1) so a lightly loaded run is still readable
     highest = float(util[carried].max()) if carried.any() else 1.0
@@ -241,7 +236,7 @@ def utilisation_cdf(mean_util: ArrayLike, tier: ArrayLike, bytes_: ArrayLike,
     ax.set_ylabel("fraction of the tier's used links")
     if medians:
         top = max(medians, key=lambda t: medians[t])
-        ax.set_title(f"Per-link mean utilisation by tier: {_TIER_LABEL.get(top, top)} links "
+        ax.set_title(f"Per-link mean utilisation by tier: {TIER_LABELS.get(top, top)} links "
                      f"are the most loaded (median {medians[top]:.0%})")
         # the curves climb from bottom left to top right: matplotlib finds the empty corner
         ax.legend(loc="best", fontsize=9)
@@ -330,178 +325,3 @@ def fct_cdf(q: ArrayLike, fct_s: ArrayLike, slowdown: ArrayLike, path: str | Pat
                  f"{at(slow, 0.99):.3g}×", fontsize=11)
     save_figure(fig, path)
 
-
-# --------------------------------------------------------------------------- plane balance
-
-
-def plane_balance(plane: ArrayLike, tier: ArrayLike, bytes_: ArrayLike, alive: ArrayLike,
-                  path: str | Path, degrade: ArrayLike | None = None) -> None:
-    """Bytes each plane carried, per fabric tier, so an imbalance or a dead plane stands out.
-
-    Parameters
-    ----------
-    plane : array_like of int
-        Each link's plane (-1 inside servers: left out).
-    tier : array_like of str
-        Each link's tier; endpoint, leaf-spine and spine-core are shown.
-    bytes_ : array_like
-        Bytes each link carried.
-    alive : array_like of bool
-        Whether each link survived the run's failures.
-    path : str or Path
-        Where to save the PNG.
-    degrade : array_like of float, optional
-        The fraction of its bandwidth each link keeps (1 healthy): a degraded plane is
-        labelled with it, its bars hatched in orange.
-    """
-    planes_of = np.asarray(plane, dtype=np.int64)
-    tiers = np.asarray(tier, dtype=object)
-    carried = np.asarray(bytes_, dtype=np.float64)
-    up = np.asarray(alive, dtype=bool)
-    fabric = (planes_of >= 0) & np.isin(tiers, _FABRIC_TIERS)
-    planes = sorted({int(p) for p in planes_of[fabric]})
-    # a tier that carried nothing gets no bars, so no legend entry either
-    shown = [t for t in _FABRIC_TIERS if np.any(fabric & (tiers == t) & (carried > 0))] or [
-        t for t in _FABRIC_TIERS if np.any(fabric & (tiers == t))][:1]
-    fig, ax = new_figure(REPORT_WIDTH_IN, PLANE_BALANCE_HEIGHT_IN)
-    if not planes or not shown:
-        no_data(ax, "no switched links")
-        ax.set_title("Bytes carried per plane")
-        save_figure(fig, path)
-        return
-    total = np.array([[carried[fabric & (tiers == t) & (planes_of == p)].sum() for p in planes]
-                      for t in shown])
-    dead = [p for p in planes if not up[fabric & (planes_of == p)].any()]
-    down = {p: int((~up[fabric & (planes_of == p)]).sum()) for p in planes}
-    kept = np.ones(len(up)) if degrade is None else np.asarray(degrade, dtype=np.float64)
-    slow = {p: degraded_note(kept[fabric & up & (planes_of == p)]) for p in planes}
-    live = [i for i, p in enumerate(planes) if p not in dead]
-    factor, unit = bytes_unit(float(total.max()))
-    width = 0.8 / len(shown)
-    x = np.arange(len(planes))
-    worst = (0.0, "", -1)
-    for k, t in enumerate(shown):
-        offset = (k - (len(shown) - 1) / 2) * width
-        ax.bar(x + offset, total[k] * factor, width=width * 0.95, color=TIER_COLOURS[t],
-               label=_TIER_LABEL[t])
-        mean = float(total[k, live].mean()) if live else 0.0
-        if mean > 0 and len(planes) > 1:
-            ax.hlines(mean * factor, -0.5, len(planes) - 0.5, colors=TIER_COLOURS[t],
-                      linestyles="--", linewidth=1)
-            for i in live:
-                dev = float(total[k, i] / mean - 1)
-                if abs(dev) > abs(worst[0]) or worst[2] < 0:
-                    worst = (dev, t, planes[i])
-    ticks = [f"{p}\nfailed" if p in dead else "\n".join(
-        [str(p)] + ([f"{down[p]} links down"] if down[p] else [])
-        + ([slow[p]] if slow[p] else [])) for p in planes]
-    ax.set_xticks(x, ticks)
-    for i, p in enumerate(planes):
-        if down[p]:
-            ax.get_xticklabels()[i].set_color("#c03030")
-        elif slow[p]:
-            ax.get_xticklabels()[i].set_color(DEGRADED_COLOUR)
-        if p in dead:
-            ax.axvspan(i - 0.45, i + 0.45, facecolor="#eeeeee", edgecolor="#c03030",
-                       hatch="///", linewidth=0, zorder=0)
-        elif slow[p].startswith("at "):  # the whole plane is degraded
-            ax.axvspan(i - 0.45, i + 0.45, facecolor="#fdf0dd", linewidth=0, zorder=0)
-    ax.set_xlim(-0.5, len(planes) - 0.5)
-    top = float(total.max() * factor) if total.max() > 0 else 1.0
-    ax.set_ylim(0, top * 1.22)  # headroom for the legend above the bars
-    ax.grid(False, axis="x")
-    ax.set_xlabel("plane")
-    ax.set_ylabel(f"bytes carried, both directions [{unit}]")
-    handles, names = ax.get_legend_handles_labels()
-    if len(planes) > 1:
-        handles.append(Line2D([], [], color="#555555", linestyle="--", linewidth=1))
-        names.append("mean of the live planes")
-    ax.legend(handles, names, loc="upper center", ncol=len(handles), fontsize=9,
-              framealpha=1.0, edgecolor="white")
-    if len(planes) == 1:
-        title = "Bytes carried per tier (a single-plane fabric: no planes to balance)"
-    else:
-        parts = []
-        if dead:
-            parts.append(f"plane{'s' if len(dead) > 1 else ''} "
-                         f"{', '.join(map(str, dead))} failed")
-        whole = [p for p in planes if slow[p].startswith("at ") and p not in dead]
-        if whole:  # a degraded plane is news; a few slow cables are in the tick labels
-            parts.append(", ".join(f"plane {p} {slow[p]}" for p in whole))
-        if worst[2] < 0:
-            parts.append("no traffic crossed the fabric")
-        elif abs(worst[0]) < 0.001:
-            parts.append("live planes within ±0.1% of their tier mean (balanced)")
-        else:
-            parts.append(f"largest deviation of a live plane from its tier's mean "
-                         f"{worst[0]:+.1%} (plane {worst[2]}, {worst[1]})")
-        title = "Bytes carried per plane\n" + "; ".join(parts)
-    fig.suptitle(title, fontsize=11)
-    save_figure(fig, path)
-
-
-# --------------------------------------------------------------------------- cost
-
-
-def _cost_colour(item: str) -> str:
-    if item.startswith("switch"):
-        return "#4e79a7"
-    if item.startswith("cable"):
-        return "#f28e2b"
-    return "#59a14f"
-
-
-def _plain(text: str) -> str:
-    """Text with ``$`` escaped, so matplotlib does not read dollar amounts as mathtext."""
-    return text.replace("$", r"\$")
-
-
-def cost_breakdown(items: Sequence[BomItemRecord], endpoints: int, path: str | Path,
-                   name: str = "") -> None:
-    """Network cost by component (switches by tier, cables by tier, NICs).
-
-    Parameters
-    ----------
-    items : sequence of BomItemRecord
-        Bill-of-materials lines.
-    endpoints : int
-        GPUs the network connects (for the cost per GPU in the title).
-    path : str or Path
-        Where to save the PNG.
-    name : str, optional
-        The design's name, for the title.
-    """
-    fig, ax = new_figure(REPORT_WIDTH_IN, COST_HEIGHT_IN)
-    items = [i for i in items if i.total_usd > 0]  # a free item (at this price book) is no bar
-    totals = np.array([i.total_usd for i in items])
-    cost = float(totals.sum()) if len(totals) else 0.0
-    design = f" of {name}" if name else ""
-    if not len(items):
-        no_data(ax, "no bill of materials")
-        ax.set_title(f"Network cost{design}")
-        save_figure(fig, path)
-        return
-    peak_usd = float(totals.max()) if totals.max() > 0 else 1.0
-    factor, unit = usd_unit(peak_usd)
-    y = np.arange(len(items))
-    ax.barh(y, totals * factor, color=[_cost_colour(i.item) for i in items])
-    for k, item in enumerate(items):
-        share = f", {totals[k] / cost:.0%} of the total" if cost > 0 else ""
-        text = (f"{format_usd(totals[k])}  ({item.count:,} × "
-                f"{format_usd(item.unit_usd)}{share})")
-        ax.text(totals[k] * factor + peak_usd * factor * 0.01, k, _plain(text), va="center",
-                fontsize=9)
-    ax.set_yticks(y, [i.item for i in items])
-    ax.invert_yaxis()
-    ax.set_xlim(0, peak_usd * factor * 1.5)
-    ax.grid(False, axis="y")
-    ax.set_xlabel(_plain(f"cost [{unit}]"))
-    per = f" ({format_usd(cost / endpoints)} per GPU)" if endpoints > 0 else ""
-    ax.set_title(_plain(f"Network cost{design}: {format_usd(cost)} for {endpoints:,} GPUs{per}, "
-                        "by component"))
-    kinds = {_cost_colour(i.item) for i in items}
-    ax.legend(handles=[Patch(facecolor=c, label=v) for c, v in
-                       ((_cost_colour("switch"), "switches"), (_cost_colour("cable"), "cables"),
-                        (_cost_colour("NIC"), "NICs")) if c in kinds],
-              loc="lower right", fontsize=9)
-    save_figure(fig, path)

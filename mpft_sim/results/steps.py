@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.results.summary import AllToAllStats, Breakdown, JobSummary, NcclStats
-from mpft_sim.workload.deepep import per_gpu_bandwidth
+from mpft_sim.workload.deepep_sizes import per_gpu_bandwidth
 from mpft_sim.workload.program import MARKERS, WEIGHT_KINDS, Category, Program, Stream, TaskKind
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def _exposed(ops: Timings, lane: int) -> float:
 def alltoall_stats(ops: Timings, lanes: list[int]) -> dict[str, AllToAllStats]:
     """Per DeepEP kernel: count, mean and p99 duration, and the achieved per-GPU bandwidth
     counting network bytes and, separately, in DeepEP's own definitions
-    (``deepep.per_gpu_bandwidth``: ``logical`` its bottleneck figure, ``logical_nvl`` its
+    (``deepep_sizes.per_gpu_bandwidth``: ``logical`` its bottleneck figure, ``logical_nvl`` its
     NVLink figure)."""
     prog = ops.program
     in_job = np.isin(prog.lane, lanes)

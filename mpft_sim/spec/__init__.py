@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from mpft_sim.errors import SpecError
+from mpft_sim.spec.loading import load_spec
 from mpft_sim.spec.prices import PriceBook, load_prices
-from mpft_sim.spec.schema import in_source, load_spec, read_yaml
+from mpft_sim.spec.schema import in_source, read_yaml
 from mpft_sim.spec.topology import TopologySpec, load_topology
 
 __all__ = ["PriceBook", "TopologySpec", "in_source", "load_input", "load_prices",

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mpft_sim.spec.files import expect_kind
 from mpft_sim.spec.limits import MAX_PRICE
-from mpft_sim.spec.schema import Spec, load_spec, option, read_yaml, source_field
+from mpft_sim.spec.loading import load_spec
+from mpft_sim.spec.schema import Spec, option, read_yaml, source_field
 
 __all__ = ["PriceBook", "default_prices", "load_prices"]
 

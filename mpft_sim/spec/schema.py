@@ -1,15 +1,13 @@
-"""Turn raw YAML mappings into validated, frozen spec dataclasses, and check specs built in code.
+"""Declare spec dataclasses and hold every value to its field's rules, whoever builds the spec.
 
 A spec class is a frozen dataclass deriving from :class:`Spec`; each field is declared with
-:func:`option`, which names its YAML key, its unit, its bounds and any extra check.
-:func:`load_spec` walks a mapping key by key, parses units once, rejects unknown keys with a
-"did you mean" suggestion and builds nested specs. Every other rule runs in
-:meth:`Spec.__post_init__`, whoever builds the spec: the type of each field (a whole number is
-not a bool, a number may be an int, a choice is one of its ``Literal`` values with a "did you
-mean"), each item of a tuple and each entry of a dict, the bounds (finite, positive, at most a
-ceiling) and the field's own check, then the class's cross-field :meth:`Spec.check`. A spec
-built in code is therefore held to exactly the rules of one loaded from YAML, with the same
-messages and key paths.
+:func:`option`, which names its YAML key, its unit, its bounds and any extra check. Every rule
+runs in :meth:`Spec.__post_init__`, whoever builds the spec: the type of each field (a whole
+number is not a bool, a number may be an int, a choice is one of its ``Literal`` values with a
+"did you mean"), each item of a tuple and each entry of a dict, the bounds (finite, positive,
+at most a ceiling) and the field's own check, then the class's cross-field :meth:`Spec.check`.
+A spec built in code is therefore held to exactly the rules of one loaded from YAML
+(:func:`~mpft_sim.spec.loading.load_spec`), with the same messages and key paths.
 
 Why not pydantic: it is not a dependency, and these specs need what it would have to be bent
 into (unit-carrying YAML values parsed into SI floats under another field name, the house
@@ -29,17 +27,16 @@ import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from mpft_sim.errors import SpecError, short_repr
 from mpft_sim.spec.files import read_yaml
 from mpft_sim.spec.limits import MAX_NAME, Limit
-from mpft_sim.units import UnitError, UnitKind, parse_quantity
+from mpft_sim.units import UnitKind
 
-__all__ = ["Spec", "check_name", "in_source", "load_spec", "option", "read_yaml",
+__all__ = ["Spec", "check_name", "field_types", "in_source", "option", "read_yaml",
            "source_field", "validate", "yaml_fields"]
 
-T = TypeVar("T", bound="Spec")
 Key = tuple[str | int, ...]
 Bound = float | Limit | None
 
@@ -131,7 +128,7 @@ def _yaml_key(field: dataclasses.Field[Any]) -> str:
 _FIELD_TYPES: dict[type, tuple[tuple[dataclasses.Field[Any], Any], ...]] = {}
 
 
-def _field_types(cls: type) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
+def field_types(cls: type) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
     """Each field of a spec class with its resolved type (resolving is slow: done once)."""
     found = _FIELD_TYPES.get(cls)
     if found is None:
@@ -183,7 +180,7 @@ class Spec:
         return getattr(unset, field.name)
 
     def __post_init__(self) -> None:
-        for field, tp in _field_types(type(self)):
+        for field, tp in field_types(type(self)):
             value = getattr(self, field.name)
             checked = validate(tp, value, field.metadata, (_yaml_key(field),))
             if checked is not value:
@@ -336,104 +333,3 @@ def _number(x: float, unit: str | None) -> str:
     exact = isinstance(x, int) or (float(x).is_integer() and abs(x) < 1e13)
     text = f"{int(x):,}" if exact else f"{x:g}"
     return text + (_UNIT_SUFFIX[unit] if unit else "")
-
-
-# --- loading from YAML -----------------------------------------------------------------------
-
-def load_spec(cls: type[T], data: Any, file: str | None = None, key: Key = ()) -> T:
-    """Build ``cls`` from a raw mapping, validating every key.
-
-    Parameters
-    ----------
-    cls : type
-        A frozen dataclass deriving from :class:`Spec`.
-    data : mapping
-        The parsed YAML.
-    file : str, optional
-        Where ``data`` came from, for messages; also the ``source`` of a top-level spec.
-    key : tuple, optional
-        Key path of ``data`` inside its file, for messages.
-
-    Raises
-    ------
-    SpecError
-        On the first problem found, naming the file, the key path and the bad value.
-    """
-    try:
-        return _load(cls, data, key, file)
-    except SpecError as exc:
-        raise exc.within(file) from None
-
-
-def _load(cls: type[T], data: Any, key: Key, source: str | None = None) -> T:
-    if not isinstance(data, Mapping):
-        raise SpecError("expected a mapping of keys", key, data)
-    fields = yaml_fields(cls)
-    for raw_key in data:
-        if raw_key not in fields:
-            text = str(raw_key)[:100]
-            close = difflib.get_close_matches(text, list(fields), n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(fields)})"
-            raise SpecError(f"unknown key{hint}", (*key, text))
-    types_of = dict((f.name, tp) for f, tp in _field_types(cls))
-    kwargs: dict[str, Any] = {}
-    for name, field in fields.items():
-        if name not in data:
-            no_default = field.default is dataclasses.MISSING
-            if no_default and field.default_factory is dataclasses.MISSING:
-                raise SpecError("missing required key", (*key, name))
-            continue
-        kwargs[field.name] = _convert(types_of[field.name], data[name], field.metadata,
-                                      (*key, name))
-    if source is not None and "source" in types_of:
-        kwargs["source"] = source
-    try:
-        return cls(**kwargs)
-    except SpecError as exc:
-        raw = data.get(exc.key[0]) if len(exc.key) == 1 else None
-        if exc.has_value and isinstance(raw, str | int | float):
-            # show what the user wrote ("-400Gb/s"), not the parsed SI float
-            exc = SpecError(exc.message, exc.key, raw)
-        raise exc.within(prefix=key) from None
-
-
-def _convert(tp: Any, value: Any, meta: Mapping[str, Any], key: Key) -> Any:
-    """Turn a raw YAML value into what the field holds: units parsed, nested specs built.
-
-    Scalars pass through unchanged; their types are checked by the spec's ``__post_init__``.
-    """
-    parse = meta.get("parse")
-    if parse is not None:
-        try:
-            return parse(value)
-        except (ValueError, TypeError) as exc:
-            raise SpecError(str(exc), key, value) from None
-    origin = get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if value is None and len(args) < len(get_args(tp)):
-            return None
-        if len(args) == 1:
-            return _convert(args[0], value, meta, key)
-        return value  # a union of spec classes: built by the caller (the jobs of a workload)
-    unit = meta.get("unit")
-    if unit is not None:
-        try:
-            return parse_quantity(value, unit)
-        except UnitError as exc:
-            raise SpecError(str(exc), key, value) from None
-    if origin is tuple or origin is list:
-        if not isinstance(value, list):
-            raise SpecError("expected a list", key, value)
-        items = get_args(tp)
-        if origin is tuple and not (len(items) == 2 and items[1] is Ellipsis):
-            return value  # a fixed-length tuple: __post_init__ checks its length and items
-        return [_convert(items[0], v, {}, (*key, i)) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise SpecError("expected a mapping", key, value)
-        item_type = get_args(tp)[1]
-        return {k: _convert(item_type, v, {}, (*key, str(k))) for k, v in value.items()}
-    if isinstance(tp, type) and issubclass(tp, Spec):
-        return _load(tp, value, key)
-    return value

@@ -28,6 +28,7 @@ from mpft_sim.spec.limits import (
     MAX_STEPS,
     MAX_TOKENS,
 )
+from mpft_sim.spec.loading import load_spec
 from mpft_sim.spec.model import (
     ComputeSpec,
     ExpertLoadSpec,
@@ -36,7 +37,7 @@ from mpft_sim.spec.model import (
     check_expert_weights,
     read_expert_loads,
 )
-from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml, source_field
+from mpft_sim.spec.schema import Spec, check_name, option, read_yaml, source_field
 
 __all__ = [
     "BatchSpec",

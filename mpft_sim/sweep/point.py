@@ -19,11 +19,11 @@ from mpft_sim.errors import MpftError, SpecError
 from mpft_sim.estimate import Estimate
 from mpft_sim.results.metrics import METRICS as FIGURES
 from mpft_sim.results.metrics import Metrics, metrics_row
+from mpft_sim.spec.loading import load_spec
 from mpft_sim.spec.run import RunOptions
-from mpft_sim.spec.schema import load_spec
 from mpft_sim.spec.topology import TopologySpec
 from mpft_sim.spec.workload import WorkloadSpec, workload_from_mapping
-from mpft_sim.sweep.params import apply_param
+from mpft_sim.sweep.apply import apply_param
 from mpft_sim.sweep.spec import Point, SweepSpec, read_input
 
 __all__ = ["METRICS", "PointOutcome", "PointTask", "SweepEstimate", "columns", "estimate_points",

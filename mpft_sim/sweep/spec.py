@@ -34,7 +34,8 @@ from typing import Any, Literal
 from mpft_sim.errors import SpecError
 from mpft_sim.spec.files import expect_kind
 from mpft_sim.spec.limits import MAX_POINTS, MAX_SEED, MAX_TOLERANCE
-from mpft_sim.spec.schema import Spec, check_name, load_spec, option, read_yaml
+from mpft_sim.spec.loading import load_spec
+from mpft_sim.spec.schema import Spec, check_name, option, read_yaml
 from mpft_sim.sweep.params import PARAMS, SIZE_PARAMS, check_dotted, check_value
 from mpft_sim.units import format_parameter
 

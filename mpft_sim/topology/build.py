@@ -154,68 +154,17 @@ def _build_tree(spec: TopologySpec) -> Fabric:
     ns, fab = spec.node, spec.fabric
     lat = fab.latency
     hop = lat.link + lat.switch  # a cable into a switch: propagation, then the switch
-    servers, g, nics, ports = size.nodes, ns.gpus, ns.nics, ns.nic.ports
-    n_gpus, n_nics = servers * g, servers * nics
+    n_nics, ports = size.nodes * ns.nics, ns.nic.ports
     cab = _Cables()
-
-    gpu = np.arange(n_gpus)
-    nvl = cab.add(gpu, lay.nvswitch0 + gpu // g, ns.nvlink.effective_Bps, 0.0, 0.0,
-                  LinkKind.NVLINK, -1, 0)
-    gpu_nic = (gpu // g) * nics + (gpu % g) * nics // g
-    nic_node = lay.nic0 + gpu_nic
-    pcie_Bps = ns.pcie.bandwidth_Bps
-    if ns.pcie.switches == 0:
-        direct = cab.add(gpu, nic_node, pcie_Bps, 0.0, 0.0, LinkKind.PCIE, -1, 0)
-        gpu_to_nic, nic_to_gpu = direct[:, None], direct[:, None] + 1
-    else:
-        per = ns.pcie.switches
-        gpu_sw = lay.pcie0 + (gpu // g) * per + (gpu % g) // (g // per)
-        to_gpu = cab.add(gpu, gpu_sw, pcie_Bps, 0.0, 0.0, LinkKind.PCIE, -1, 0)
-        nic = np.arange(n_nics)
-        nic_sw = lay.pcie0 + (nic // nics) * per + (nic % nics) // (nics // per)
-        to_nic = cab.add(lay.nic0 + nic, nic_sw, pcie_Bps, 0.0, 0.0, LinkKind.PCIE, -1, 0)
-        gpu_to_nic = np.stack([to_gpu, to_nic[gpu_nic] + 1], axis=1)
-        nic_to_gpu = np.stack([to_nic[gpu_nic], to_gpu + 1], axis=1)
-
+    nvl, gpu_nic, gpu_to_nic, nic_to_gpu = _server_links(cab, spec, lay, size.nodes)
     port_nic = np.repeat(np.arange(n_nics), ports)
     port_no = np.tile(np.arange(ports), n_nics)
-    plane, leaf = port_plane_leaf(spec, tree, port_nic // nics, port_nic % nics, port_no)
+    plane, leaf = port_plane_leaf(spec, tree, port_nic // ns.nics, port_nic % ns.nics, port_no)
     edge_Bps = min(ns.nic.port_Bps, fab.switch.port_bandwidth_Bps)
     ep = cab.add(lay.nic0 + port_nic, lay.switch(plane, NodeKind.LEAF, leaf), edge_Bps,
                  hop, lat.link, LinkKind.ENDPOINT, plane, 1)
-
-    planes, k, u = size.planes, tree.radix, tree.up
-    port_Bps = fab.switch.port_bandwidth_Bps
-    up = np.zeros((planes, tree.leaves, 0), dtype=np.int64)
-    core_up = np.zeros((planes, 0, 0, 0), dtype=np.int64)
-    if tree.spines:
-        p, leaf_i, j = np.meshgrid(np.arange(planes), np.arange(tree.leaves), np.arange(u),
-                                   indexing="ij")
-        # two tiers: uplink j goes to spine j % S; three: to spine j of the leaf's pod
-        two = tree.tiers == 2
-        spine = j % tree.spines if two else (leaf_i // tree.leaves_per_pod) * u + j
-        up = cab.add(lay.switch(p, NodeKind.LEAF, leaf_i), lay.switch(p, NodeKind.SPINE, spine),
-                     port_Bps, hop, hop, LinkKind.FABRIC, p, 2).reshape(p.shape)
-    if tree.cores:
-        half, c = k // 2, tree.cores_per_group
-        p, pod, j, m = np.meshgrid(np.arange(planes), np.arange(tree.pods), np.arange(u),
-                                   np.arange(half), indexing="ij")
-        core_up = cab.add(lay.switch(p, NodeKind.SPINE, pod * u + j),
-                          lay.switch(p, NodeKind.CORE, j * c + m % c), port_Bps, hop, hop,
-                          LinkKind.FABRIC, p, 3).reshape(p.shape)
-
-    node_kind = np.empty(lay.total, dtype=np.int8)
-    node_plane = np.full(lay.total, -1, dtype=np.int16)
-    node_kind[:lay.nvswitch0] = NodeKind.GPU
-    node_kind[lay.nvswitch0:lay.nic0] = NodeKind.NVSWITCH
-    node_kind[lay.nic0:lay.pcie0] = NodeKind.NIC
-    node_kind[lay.pcie0:lay.switch0] = NodeKind.PCIE
-    for pl in range(planes):
-        for tier, count in ((NodeKind.LEAF, tree.leaves), (NodeKind.SPINE, tree.spines),
-                            (NodeKind.CORE, tree.cores)):
-            first = lay.switch(pl, tier, 0)
-            node_kind[first:first + count] = tier
-            node_plane[first:first + count] = pl
+    up, core_up = _switch_links(cab, spec, tree, lay, size.planes, hop)
+    node_kind, node_plane = _node_kinds(lay, tree, size.planes)
 
     src = cab.directed("src").astype(np.int32)
     dst = cab.directed("dst").astype(np.int32)
@@ -245,6 +194,87 @@ def _build_tree(spec: TopologySpec) -> Fabric:
         up=up, down=up + 1 if up.size else up,
         core_up=core_up, core_down=core_up + 1 if core_up.size else core_up,
     )
+
+
+def _server_links(cab: _Cables, spec: TopologySpec, lay: Layout, servers: int
+                  ) -> tuple[NDArray[np.int64], ...]:
+    """Cable the inside of every server: each GPU to its NVSwitch, and each GPU to its NIC
+    over PCIe (directly, or through the server's PCIe switches).
+
+    Returns
+    -------
+    (nvl, gpu_nic, gpu_to_nic, nic_to_gpu)
+        Each GPU's NVLink uplink, its NIC, and its PCIe path to the NIC and back.
+    """
+    ns = spec.node
+    g, nics = ns.gpus, ns.nics
+    gpu = np.arange(servers * g)
+    nvl = cab.add(gpu, lay.nvswitch0 + gpu // g, ns.nvlink.effective_Bps, 0.0, 0.0,
+                  LinkKind.NVLINK, -1, 0)
+    gpu_nic = (gpu // g) * nics + (gpu % g) * nics // g
+    pcie_Bps = ns.pcie.bandwidth_Bps
+    if ns.pcie.switches == 0:
+        direct = cab.add(gpu, lay.nic0 + gpu_nic, pcie_Bps, 0.0, 0.0, LinkKind.PCIE, -1, 0)
+        return nvl, gpu_nic, direct[:, None], direct[:, None] + 1
+    per = ns.pcie.switches
+    gpu_sw = lay.pcie0 + (gpu // g) * per + (gpu % g) // (g // per)
+    to_gpu = cab.add(gpu, gpu_sw, pcie_Bps, 0.0, 0.0, LinkKind.PCIE, -1, 0)
+    nic = np.arange(servers * nics)
+    nic_sw = lay.pcie0 + (nic // nics) * per + (nic % nics) // (nics // per)
+    to_nic = cab.add(lay.nic0 + nic, nic_sw, pcie_Bps, 0.0, 0.0, LinkKind.PCIE, -1, 0)
+    gpu_to_nic = np.stack([to_gpu, to_nic[gpu_nic] + 1], axis=1)
+    nic_to_gpu = np.stack([to_nic[gpu_nic], to_gpu + 1], axis=1)
+    return nvl, gpu_nic, gpu_to_nic, nic_to_gpu
+
+
+def _switch_links(cab: _Cables, spec: TopologySpec, tree: TreeSize, lay: Layout, planes: int,
+                  hop: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Cable the switches of every plane: leaf to spine, and spine to core in three tiers.
+
+    Returns
+    -------
+    (up, core_up)
+        The uplinks, shape (planes, leaves, up), and the core uplinks, shape
+        (planes, pods, up, radix / 2); empty where the tree has no such tier.
+    """
+    k, u = tree.radix, tree.up
+    port_Bps = spec.fabric.switch.port_bandwidth_Bps
+    up = np.zeros((planes, tree.leaves, 0), dtype=np.int64)
+    core_up = np.zeros((planes, 0, 0, 0), dtype=np.int64)
+    if tree.spines:
+        p, leaf_i, j = np.meshgrid(np.arange(planes), np.arange(tree.leaves), np.arange(u),
+                                   indexing="ij")
+        # two tiers: uplink j goes to spine j % S; three: to spine j of the leaf's pod
+        two = tree.tiers == 2
+        spine = j % tree.spines if two else (leaf_i // tree.leaves_per_pod) * u + j
+        up = cab.add(lay.switch(p, NodeKind.LEAF, leaf_i), lay.switch(p, NodeKind.SPINE, spine),
+                     port_Bps, hop, hop, LinkKind.FABRIC, p, 2).reshape(p.shape)
+    if tree.cores:
+        half, c = k // 2, tree.cores_per_group
+        p, pod, j, m = np.meshgrid(np.arange(planes), np.arange(tree.pods), np.arange(u),
+                                   np.arange(half), indexing="ij")
+        core_up = cab.add(lay.switch(p, NodeKind.SPINE, pod * u + j),
+                          lay.switch(p, NodeKind.CORE, j * c + m % c), port_Bps, hop, hop,
+                          LinkKind.FABRIC, p, 3).reshape(p.shape)
+    return up, core_up
+
+
+def _node_kinds(lay: Layout, tree: TreeSize, planes: int
+                ) -> tuple[NDArray[np.int8], NDArray[np.int16]]:
+    """The kind of every node, and the plane of every switch (-1 for the others)."""
+    node_kind = np.empty(lay.total, dtype=np.int8)
+    node_plane = np.full(lay.total, -1, dtype=np.int16)
+    node_kind[:lay.nvswitch0] = NodeKind.GPU
+    node_kind[lay.nvswitch0:lay.nic0] = NodeKind.NVSWITCH
+    node_kind[lay.nic0:lay.pcie0] = NodeKind.NIC
+    node_kind[lay.pcie0:lay.switch0] = NodeKind.PCIE
+    for pl in range(planes):
+        for tier, count in ((NodeKind.LEAF, tree.leaves), (NodeKind.SPINE, tree.spines),
+                            (NodeKind.CORE, tree.cores)):
+            first = lay.switch(pl, tier, 0)
+            node_kind[first:first + count] = tier
+            node_plane[first:first + count] = pl
+    return node_kind, node_plane
 
 
 def _apply_failures(

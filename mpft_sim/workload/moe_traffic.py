@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from mpft_sim.spec.model import ExpertLoadSpec, ModelSpec
 from mpft_sim.workload import deepep
+from mpft_sim.workload.deepep_sizes import payload_bytes, record_bytes
 from mpft_sim.workload.gating import GateConfig, fanout_stats, route_group
 from mpft_sim.workload.placement import default_placement, eplb_placement, replica_slots
 
@@ -186,16 +187,16 @@ def _draw(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_node: int, t
         expert_rank = np.arange(logical_experts, dtype=np.int64) % ep
     src, dst = _pattern(ep, gpus_per_node, mode)
     back_src, back_dst = dst, src
-    rec_d = deepep.record_bytes(model.hidden, model.top_k, model.dispatch_dtype, "dispatch", mode)
-    rec_c = deepep.record_bytes(model.hidden, model.top_k, model.combine_dtype, "combine", mode)
+    rec_d = record_bytes(model.hidden, model.top_k, model.dispatch_dtype, "dispatch", mode)
+    rec_c = record_bytes(model.hidden, model.top_k, model.combine_dtype, "combine", mode)
     kw_d: dict[str, Any]
     kw_c: dict[str, Any]
     make_d: Callable[..., deepep.Flows]
     make_c: Callable[..., deepep.Flows]
     if mode == "normal":
         make_d, make_c = deepep.normal_dispatch, deepep.normal_combine
-        kw_d = {"payload": deepep.payload_bytes(model.hidden, model.dispatch_dtype)}
-        kw_c = {"payload": deepep.payload_bytes(model.hidden, model.combine_dtype)}
+        kw_d = {"payload": payload_bytes(model.hidden, model.dispatch_dtype)}
+        kw_c = {"payload": payload_bytes(model.hidden, model.combine_dtype)}
     else:
         make_d, make_c = deepep.low_latency_dispatch, deepep.low_latency_combine
         kw_d = kw_c = {"nvlink_local": nvlink_local}

@@ -16,7 +16,8 @@ every schedule item expands into its stage's layers:
 
 At the end of the step each pair of mirror pipeline ranks (DualPipe: ranks r and P-1-r hold
 the same stages) reduce-scatters its gradients over its data-parallel group, updates its
-optimizer shard and all-gathers the parameters (ZeRO-1), experts over their expert-DP groups.
+optimizer shard and all-gathers the parameters (ZeRO-1, :mod:`mpft_sim.workload.zero1`),
+experts over their expert-DP groups.
 """
 
 from __future__ import annotations
@@ -29,16 +30,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.paths import hash_keys
-from mpft_sim.spec.model import ModelSpec
 from mpft_sim.spec.workload import TrainingWorkloadSpec
 from mpft_sim.topology.fabric import Fabric
-from mpft_sim.workload.collectives import ring_flows, ring_steps
 from mpft_sim.workload.compute import LayerTimes, training_times
 from mpft_sim.workload.layout import RankLayout, place_ranks
 from mpft_sim.workload.moe_traffic import A2aPattern, MoeTraffic, build_moe_traffic
 from mpft_sim.workload.pipelines import Item
 from mpft_sim.workload.program import Category, Comm, JobInfo, ProgramBuilder, Stream, TaskKind
 from mpft_sim.workload.schedules import num_stages, pipeline_items, stage_of
+from mpft_sim.workload.zero1 import zero1_step
 
 __all__ = ["build_training", "stage_layers"]
 
@@ -48,23 +48,6 @@ IntArray = NDArray[np.int64]
 def stage_layers(layers: int, stages: int) -> list[list[int]]:
     """Split layers 0..layers-1 into contiguous stages, the earlier stages one longer."""
     return [list(map(int, part)) for part in np.array_split(np.arange(layers), stages)]
-
-
-def _dense_params(model: ModelSpec, layers: list[int], stages: int, stage: int) -> float:
-    """Weights outside the routed experts held by one stage."""
-    total = 0.0
-    for layer in layers:
-        total += model.attention.params(model.hidden)
-        if layer < model.dense_layers:
-            total += 3 * model.hidden * model.dense_hidden
-        else:
-            total += model.shared_experts * 3 * model.hidden * model.expert_hidden
-            total += model.hidden * model.experts
-    if stage == 0:
-        total += model.vocab * model.hidden
-    if stage == stages - 1:
-        total += model.vocab * model.hidden
-    return total
 
 
 def _sample(seed: int, lane: int, layer: int, mb: int, count: int) -> int:
@@ -312,69 +295,6 @@ class _Builder:
         return float(self.traffic.load_factor[_sample(self.spec.seed, lane, layer, mb,
                                                       self.traffic.samples)])
 
-    # -- step end -----------------------------------------------------------------------------
-
-    def step_end(self) -> list[int]:
-        """ZeRO-1 per group of pipeline ranks holding the same stages."""
-        spec, lay, model = self.spec, self.layout, self.model
-        opt = spec.optimizer
-        if not opt.zero1:
-            return []
-        g = self.fabric.gpus_per_node
-        lat = self.fabric.spec.fabric.latency
-        step_latency = lat.endpoint + 3 * lat.switch + 4 * lat.link
-        mirror = opt.mirror and spec.schedule == "dualpipe"
-        pairs = ([(r, self.P - 1 - r) for r in range(self.P // 2)] if mirror
-                 else [(r,) for r in range(self.P)])
-        lanes_out = []
-        for ranks in pairs:
-            members = [self.lane_of[(r, e)] for r in ranks for e in range(lay.edp)]
-            gpus = np.concatenate([self.prog.lanes[m].gpus for m in members])
-            dp_lane = self.prog.lane(self.job, f"{self.job}:dp{'+'.join(map(str, ranks))}",
-                                     gpus)
-            lanes_out.append(dp_lane)
-            ends = [self.prog.last(m, s) for m in members for s in Stream]
-            r0 = ranks[0]
-            modules = (0, 1) if spec.schedule in ("dualpipe", "dualpipev") else (0,)
-            held = [stage_of(spec.schedule, self.P, r0, m) for m in modules]
-            dense = sum(_dense_params(model, self.layers[s], self.stages, s) for s in held)
-            moe_layers = sum(1 for s in held for layer in self.layers[s]
-                             if layer >= model.dense_layers)
-            experts = (model.experts // lay.ep * moe_layers * 3 * model.hidden
-                       * model.expert_hidden) if lay.ep > 1 else 0.0
-            rs = self._ring(dp_lane, gpus, members, dense, experts, opt.grad_bytes,
-                            "reduce_scatter", ends, step_latency, g)
-            shard = (dense + experts) / max(len(gpus), 1)
-            update = self.spec.compute.duration_s("optimizer")
-            if update is None:  # Adam: read and write fp32 master, two moments, the grad
-                update = shard * 16 / (self.spec.compute.memory_bandwidth_Bps
-                                       * self.spec.compute.efficiency)
-            upd = self.prog.task(dp_lane, Stream.COMPUTE, TaskKind.OPTIMIZER, duration=update,
-                                 deps=[rs], category=Category.OPTIMIZER)
-            self._ring(dp_lane, gpus, members, dense, experts, opt.param_bytes, "allgather",
-                       [upd], step_latency, g)
-        return lanes_out
-
-    def _ring(self, dp_lane: int, gpus: IntArray, members: list[int], dense: float,
-              experts: float, width: int, kind: str, deps: list[int], step_latency: float,
-              g: int) -> int:
-        lay = self.layout
-        parts = [ring_flows(gpus, g, dense * width, kind)]  # type: ignore[arg-type]
-        if experts:
-            # experts: EP index e of every member lane holds the same experts
-            by_e = np.stack([self.prog.lanes[m].gpus for m in members])  # (lanes, ep)
-            for e in range(lay.ep):
-                parts.append(ring_flows(by_e[:, e], g, experts * width, kind))  # type: ignore[arg-type]
-        src = np.concatenate([p[0] for p in parts])
-        dst = np.concatenate([p[1] for p in parts])
-        size = np.concatenate([p[2] for p in parts])
-        steps = ring_steps(kind, len(gpus))  # type: ignore[arg-type]
-        comm = Comm(TaskKind.GRAD_RS if kind == "reduce_scatter" else TaskKind.PARAM_AG,
-                    (src, dst, size), route_key=(dp_lane, kind),
-                    extra_latency_s=steps * step_latency)
-        return self.prog.task(dp_lane, Stream.COMM, comm.tag, comm=comm, deps=deps,
-                              category=Category.OPTIMIZER)
-
 
 def build_training(spec: TrainingWorkloadSpec, fabric: Fabric, prog: ProgramBuilder,
                    job: str | None = None,
@@ -408,7 +328,7 @@ def build_training(spec: TrainingWorkloadSpec, fabric: Fabric, prog: ProgramBuil
             progress((pp + 1) / b.P)
     for key, consumer in b.waits:
         prog.edge(b.sends[key], consumer)
-    dp_lanes = b.step_end()
+    dp_lanes = zero1_step(spec, fabric, prog, name, lay, b.lane_of, b.layers)
     tokens = spec.batch.tokens * spec.batch.micro_batches * lay.dp
     info: dict[str, Any] = {
         "schedule": spec.schedule, "pp": lay.pp, "dp": lay.dp, "ep": lay.ep,

@@ -16,7 +16,7 @@ from matplotlib.image import imread
 from mpft_sim.cli import main
 from mpft_sim.errors import MpftError, SpecError
 from mpft_sim.output import redraw_report as write_report
-from mpft_sim.report import html, plots
+from mpft_sim.report import cost, html, planes, plots
 from mpft_sim.report.style import DPI, REPORT_WIDTH_IN, size_px
 from mpft_sim.report.timeline import timeline_height_in
 from mpft_sim.units import format_rate, format_time
@@ -118,8 +118,8 @@ def expected_size(name: str, plot: str, folder: Path) -> tuple[int, int]:
               "timeline.png": timeline_height_in(LANES[name]),
               "utilisation_cdf.png": plots.UTIL_CDF_HEIGHT_IN,
               "fct_cdf.png": plots.FCT_HEIGHT_IN,
-              "plane_balance.png": plots.PLANE_BALANCE_HEIGHT_IN,
-              "cost_breakdown.png": plots.COST_HEIGHT_IN}[plot]
+              "plane_balance.png": planes.PLANE_BALANCE_HEIGHT_IN,
+              "cost_breakdown.png": cost.COST_HEIGHT_IN}[plot]
     return size_px(REPORT_WIDTH_IN, height)
 
 

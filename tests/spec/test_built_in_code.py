@@ -15,8 +15,9 @@ import yaml
 
 from mpft_sim.errors import SpecError, format_key, short_repr
 from mpft_sim.spec import PriceBook, load_input
+from mpft_sim.spec.loading import load_spec
 from mpft_sim.spec.model import ExpertLoadSpec
-from mpft_sim.spec.schema import Spec, load_spec, yaml_fields
+from mpft_sim.spec.schema import Spec, yaml_fields
 from mpft_sim.spec.topology import (
     FabricSpec,
     FailureSpec,

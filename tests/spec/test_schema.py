@@ -1,4 +1,4 @@
-"""The schema's building blocks: bounded value display, names, and the key-by-key loader."""
+"""The schema's building blocks: bounded value display, names and the repr of specs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from mpft_sim.errors import SpecError, short_repr
-from mpft_sim.spec.schema import check_name, load_spec
-from mpft_sim.spec.topology import FabricSpec, RoutingSpec, SwitchSpec
+from mpft_sim.spec.schema import check_name
 
 
 @pytest.mark.parametrize("value", [
@@ -95,31 +94,6 @@ def test_bad_names(name: str, message: str) -> None:
 def test_good_names(name: str) -> None:
     """Ordinary names, dots inside included, pass."""
     check_name(name)
-
-
-def test_unknown_key_with_did_you_mean() -> None:
-    """An unknown key names the closest known one, or lists them."""
-    with pytest.raises(SpecError) as info:
-        load_spec(SwitchSpec, {"radx": 4})
-    assert str(info.value) == "radx: unknown key (did you mean 'radix'?)"
-    with pytest.raises(SpecError) as info:
-        load_spec(RoutingSpec, {"zzz": 1})
-    assert str(info.value) == "zzz: unknown key (known: policy, cross_plane)"
-
-
-def test_an_unknown_key_that_is_not_a_string() -> None:
-    """YAML keys may be numbers or lists' text: the message still reads."""
-    with pytest.raises(SpecError) as info:
-        load_spec(SwitchSpec, {1: 4})
-    assert str(info.value) == "1: unknown key (known: radix, port_bandwidth)"
-
-
-def test_the_value_shown_is_what_the_file_says() -> None:
-    """A unit value out of bounds shows the text written, not the parsed SI float."""
-    with pytest.raises(SpecError) as info:
-        load_spec(FabricSpec, {"kind": "fat-tree", "nodes": 4,
-                               "switch": {"port_bandwidth": "-1Gb/s"}})
-    assert str(info.value) == "switch.port_bandwidth: must be positive, got '-1Gb/s'"
 
 
 def test_short_repr_of_specs() -> None:

@@ -9,14 +9,7 @@ from pathlib import Path
 import pytest
 
 from mpft_sim.errors import SpecError
-from mpft_sim.spec.topology import (
-    FabricSpec,
-    LatencySpec,
-    NodeSpec,
-    SwitchSpec,
-    TopologySpec,
-    load_topology,
-)
+from mpft_sim.spec.topology import FabricSpec, NodeSpec, SwitchSpec, TopologySpec, load_topology
 from tests.conftest import DATA
 
 BAD = DATA / "bad"
@@ -119,17 +112,9 @@ def test_spec_built_in_code_is_validated() -> None:
         NodeSpec(gpus=8, nics=3)
 
 
-def test_latency_presets_fill_unset_values() -> None:
-    """A preset fills what the file leaves out; explicit values win."""
-    ib = LatencySpec()
-    assert (ib.switch, ib.link, ib.endpoint) == (430e-9, 20e-9, 2.33e-6)
-    roce = LatencySpec(preset="roce", link_s=50e-9)
-    assert (roce.switch, roce.link, roce.endpoint) == (980e-9, 50e-9, 2.58e-6)
-
-
 def test_ratio_as_number() -> None:
     """An oversubscription written as a bare number means number:1."""
-    from mpft_sim.spec.schema import load_spec
+    from mpft_sim.spec.loading import load_spec
 
     data = {"kind": "fat-tree", "nodes": 4, "oversubscription": 3,
             "switch": {"radix": 8, "port_bandwidth": "400Gb/s"}}
@@ -190,7 +175,7 @@ def test_wrong_failure_names_are_refused_without_building(failure: dict[str, str
                                                           message: str) -> None:
     """A name that is not in the design, or a link without a cable, is refused with the
     message a built fabric gave, without building."""
-    from mpft_sim.spec.schema import load_spec
+    from mpft_sim.spec.loading import load_spec
 
     data = {"name": "huge", "node": {"gpus": 8, "nics": 8},
             "fabric": {"kind": "fat-tree", "tiers": 3, "nodes": 2**21,

@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 
 from mpft_sim.errors import SpecError
+from mpft_sim.spec.loading import load_spec
 from mpft_sim.spec.model import OPERATORS, PASSES, AttentionSpec, ComputeSpec, ModelSpec
-from mpft_sim.spec.schema import load_spec
 from mpft_sim.workload.compute import (
     PROFILE_EFFICIENCY,
     PROFILE_SCALE,

@@ -15,7 +15,6 @@ from mpft_sim.workload.deepep import (
     low_latency_dispatch,
     normal_combine,
     normal_dispatch,
-    record_bytes,
 )
 from mpft_sim.workload.gating import GateConfig, route_group
 from mpft_sim.workload.placement import default_placement
@@ -89,22 +88,6 @@ def as_dict(flows: Flows) -> dict[tuple[int, int, int], float]:
     assert flows.src.dtype == np.int64 and flows.dst.dtype == np.int64
     assert flows.bytes.dtype == np.float64 and flows.leg.dtype == np.uint8
     return dict(zip(keys, flows.bytes.tolist(), strict=True))
-
-
-def test_v3_record_sizes() -> None:
-    """record_bytes reproduces the V3 record sizes of the references."""
-    assert record_bytes(V3_HIDDEN, V3_TOP_K, "fp8", "dispatch", "normal") == V3_DISPATCH_FP8
-    assert record_bytes(V3_HIDDEN, V3_TOP_K, "bf16", "dispatch", "normal") == V3_DISPATCH_BF16
-    assert record_bytes(V3_HIDDEN, V3_TOP_K, "bf16", "combine", "normal") == V3_COMBINE
-    assert record_bytes(V3_HIDDEN, V3_TOP_K, "fp8", "dispatch",
-                        "low-latency") == V3_LL_DISPATCH_FP8
-    assert record_bytes(V3_HIDDEN, V3_TOP_K, "bf16", "dispatch",
-                        "low-latency") == V3_LL_DISPATCH_BF16
-    assert record_bytes(V3_HIDDEN, V3_TOP_K, "bf16", "combine", "low-latency") == V3_LL_COMBINE
-    with pytest.raises(ValueError):
-        record_bytes(V3_HIDDEN, V3_TOP_K, "fp8", "combine", "normal")
-    with pytest.raises(ValueError):
-        record_bytes(7000, V3_TOP_K, "fp8", "dispatch", "normal")
 
 
 def test_normal_dispatch_hand_case() -> None:

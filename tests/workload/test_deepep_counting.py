@@ -16,15 +16,8 @@ from mpft_sim.spec.topology import FabricSpec, SwitchSpec, TopologySpec
 from mpft_sim.spec.workload import InferenceWorkloadSpec, load_workload
 from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric
-from mpft_sim.workload.deepep import (
-    LEG_NETWORK,
-    LEG_NVLINK,
-    normal_combine,
-    normal_dispatch,
-    payload_bytes,
-    per_gpu_bandwidth,
-    record_bytes,
-)
+from mpft_sim.workload.deepep import LEG_NETWORK, LEG_NVLINK, normal_combine, normal_dispatch
+from mpft_sim.workload.deepep_sizes import payload_bytes, per_gpu_bandwidth, record_bytes
 from mpft_sim.workload.moe_traffic import build_moe_traffic
 from tests.conftest import ROOT
 from tests.workload.test_deepep import HAND, HAND_NODE_PAIRS, HAND_RANK

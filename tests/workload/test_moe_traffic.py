@@ -9,7 +9,7 @@ import pytest
 
 from mpft_sim.spec.model import ExpertLoadSpec, ModelSpec
 from mpft_sim.workload import moe_traffic
-from mpft_sim.workload.deepep import payload_bytes, record_bytes
+from mpft_sim.workload.deepep_sizes import payload_bytes, record_bytes
 from mpft_sim.workload.moe_traffic import MoeTraffic, build_moe_traffic
 
 # 16 experts in 4 groups, 4 per token from 2 groups; H = 256: records of
