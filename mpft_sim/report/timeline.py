@@ -130,7 +130,7 @@ def draw(gantt: Gantt, path: str | Path) -> None:
     path : str or Path
         Where to save the PNG.
     """
-    labels, note = gantt.labels, gantt.note
+    labels = gantt.labels
     lanes, rows, cls = gantt.lane, gantt.stream, gantt.classes
     start, end = gantt.start_s, gantt.end_s
     height = timeline_height_in(len(labels))
@@ -178,20 +178,27 @@ def draw(gantt: Gantt, path: str | Path) -> None:
     fig.legend(handles=[Patch(facecolor=TIMELINE_CLASSES[c], label=c) for c in present],
                loc="center", bbox_to_anchor=(0.5, _LEGEND_IN / 2 / height),
                ncol=min(len(present), 4), fontsize=9, frameon=False)
-    busy = _busy_fraction(lanes[rows == 0], start[rows == 0], end[rows == 0], span)
+    # over the figure, not the axes: the lane labels take a quarter of the width
+    fig.suptitle(_caption(gantt, span, has_pp), fontsize=10.5)
+    save_figure(fig, path)
+
+
+def _caption(gantt: Gantt, span: float, has_pp: bool) -> str:
+    """The chart's title: lanes, span, compute share, which bars there are, the note."""
+    rows = gantt.stream
+    busy = _busy_fraction(gantt.lane[rows == 0], gantt.start_s[rows == 0],
+                          gantt.end_s[rows == 0], span)
     # say only which bars there are: a job that never computes has no compute bar
     names = {0: "compute", 1: "communication", 2: "pipeline sends"}
     places = {0: "top", 1: "middle" if has_pp else "bottom", 2: "thin"}
     bars = "bars per lane: " + ", ".join(f"{names[k]} ({places[k]})" for k in range(3)
                                          if np.any(rows == k))
-    lanes_text = f"{len(labels)} lane{'s' if len(labels) != 1 else ''}"
-    lines = [f"Step timeline of {lanes_text} over {format_time(span)}: the GPUs compute "
-             f"{busy:.0%} of the time (mean over computing lanes)", bars]
-    if note:
-        lines.append(note)
-    # over the figure, not the axes: the lane labels take a quarter of the width
-    fig.suptitle("\n".join(lines), fontsize=10.5)
-    save_figure(fig, path)
+    n = len(gantt.labels)
+    lines = [f"Step timeline of {n} lane{'s' if n != 1 else ''} over {format_time(span)}: the "
+             f"GPUs compute {busy:.0%} of the time (mean over computing lanes)", bars]
+    if gantt.note:
+        lines.append(gantt.note)
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -245,6 +252,26 @@ def _lane_position(name: str) -> tuple[int | None, int | None]:
     return (int(pp[1]) if pp else None), ep_index
 
 
+def _thin(rows: list[str], job_of: dict[str, str], max_lanes: int) -> tuple[list[str], str]:
+    """At most ``max_lanes`` lanes: the first EP group of each pipeline stage (then the first
+    ``max_lanes``), and a note saying so; all of them when they fit."""
+    if len(rows) <= max_lanes:
+        return rows, ""
+    total = len(rows)
+    position = {n: _lane_position(n) for n in rows}
+    first_ep: dict[tuple[str, int | None], int] = {}
+    for n, (pp, ep) in position.items():
+        if ep is not None:
+            key = (job_of[n], pp)
+            first_ep[key] = min(first_ep.get(key, ep), ep)
+    rows = [n for n in rows if position[n][1] is None
+            or position[n][1] == first_ep[(job_of[n], position[n][0])]]
+    if len(rows) > max_lanes:
+        return rows[:max_lanes], f"{total} lanes: showing the first {max_lanes}"
+    return rows, (f"{total} lanes: showing the first EP group of each pipeline stage "
+                  f"({len(rows)} lanes)")
+
+
 def gantt(ops: OpTable, max_lanes: int = MAX_LANES) -> Gantt:
     """Lay out a program's tasks as Gantt rows: one lane per row, the step-end lanes (data-
     parallel gradient sync and optimizer, which span several pipeline stages) drawn on the
@@ -280,22 +307,7 @@ def gantt(ops: OpTable, max_lanes: int = MAX_LANES) -> Gantt:
     targets = {n: ([m for m in main if job_of[m] == job_of[n] and gpus[m] & gpus[n]] or [n])
                if n in step_end else [n] for n in lanes_in_order}
     rows = [n for n in lanes_in_order if n not in step_end or targets[n] == [n]]
-    note = ""
-    if len(rows) > max_lanes:
-        total = len(rows)
-        position = {n: _lane_position(n) for n in rows}
-        first_ep: dict[tuple[str, int | None], int] = {}
-        for n, (pp, ep) in position.items():
-            if ep is not None:
-                key = (job_of[n], pp)
-                first_ep[key] = min(first_ep.get(key, ep), ep)
-        rows = [n for n in rows if position[n][1] is None
-                or position[n][1] == first_ep[(job_of[n], position[n][0])]]
-        note = (f"{total} lanes: showing the first EP group of each pipeline stage "
-                f"({len(rows)} lanes)")
-        if len(rows) > max_lanes:
-            rows = rows[:max_lanes]
-            note = f"{total} lanes: showing the first {max_lanes}"
+    rows, note = _thin(rows, job_of, max_lanes)
     row_of = {n: i for i, n in enumerate(rows)}
     valid = (ops.end_s > ops.start_s) & ~np.isin(ops.kind.astype(str), [str(m) for m in MARKERS])
     take, lane_idx = [], []

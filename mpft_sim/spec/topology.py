@@ -369,7 +369,7 @@ class TopologySpec(Spec):
                             ("node", "nic", "ports"), node.nic.ports)
         size_fabric(self)  # capacity: more nodes than the radix and tiers can hold
         if self.failures:
-            from mpft_sim.topology.build import check_failures
+            from mpft_sim.topology.failures import check_failures
 
             # by name, from the node numbering and wiring rules: no fabric is built
             check_failures(self)

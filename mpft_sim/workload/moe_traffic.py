@@ -156,15 +156,15 @@ def build_moe_traffic(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_
     return pool
 
 
-def _draw(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_node: int, tokens: int,
-          kernel: str, rng: np.random.Generator, shared_as_routed: bool, nvlink_local: bool,
-          load_weights: FloatArray | None, nvlink_efficiency: float = 1.0) -> MoeTraffic:
+def _draws_and_placement(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_node: int,
+                         tokens: int, rng: np.random.Generator, shared_as_routed: bool,
+                         load_weights: FloatArray | None) -> tuple[list[Any], IntArray]:
+    """The gate's routing samples and the GPU of each expert slot (EPLB's placement with
+    replicas of the hottest experts when there are redundant slots)."""
     cfg = GateConfig(model.experts, model.top_k, model.expert_groups, model.groups_per_token,
                      shared_as_routed)
     logical_experts = model.experts + (1 if shared_as_routed else 0)
     slots = logical_experts + load.redundant_experts
-    mode: Literal["normal", "low-latency"] = (
-        "low-latency" if kernel == "low-latency" else "normal")
     if load_weights is None and load.distribution == "file":
         from mpft_sim.spec.model import read_expert_loads
 
@@ -185,6 +185,16 @@ def _draw(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_node: int, t
         expert_rank = default_placement(logical_experts, ep)
     else:  # more GPUs than experts: expert e on GPU e, the rest idle
         expert_rank = np.arange(logical_experts, dtype=np.int64) % ep
+    return draws, expert_rank
+
+
+def _draw(model: ModelSpec, load: ExpertLoadSpec, ep: int, gpus_per_node: int, tokens: int,
+          kernel: str, rng: np.random.Generator, shared_as_routed: bool, nvlink_local: bool,
+          load_weights: FloatArray | None, nvlink_efficiency: float = 1.0) -> MoeTraffic:
+    draws, expert_rank = _draws_and_placement(model, load, ep, gpus_per_node, tokens, rng,
+                                              shared_as_routed, load_weights)
+    mode: Literal["normal", "low-latency"] = (
+        "low-latency" if kernel == "low-latency" else "normal")
     src, dst = _pattern(ep, gpus_per_node, mode)
     back_src, back_dst = dst, src
     rec_d = record_bytes(model.hidden, model.top_k, model.dispatch_dtype, "dispatch", mode)

@@ -183,22 +183,60 @@ class Recorder:
         self._emit("W")
 
 
-def dualpipe_program(recorder: Recorder, pp: int, rank: int, num_chunks: int, v: bool) -> None:
-    """The 8-step DualPipe (``v=False``) or DualPipeV (``v=True``) program of one rank."""
-    if v:
-        # DualPipeV: one input end (rank 0); "near" is module 0 everywhere, and the last rank,
-        # where the V turns around, takes the special-case role of DualPipe's middle ranks
-        half, dist, per_dir, near, far = pp, rank, num_chunks, 0, 1
-        special = rank == pp - 1
-    else:
+@dataclass(frozen=True)
+class DualPipeRole:
+    """What one rank does in DualPipe or DualPipeV.
+
+    Attributes
+    ----------
+    half : int
+        Ranks per direction (``pp // 2``; ``pp`` for DualPipeV).
+    dist : int
+        The rank's distance to the nearest pipeline end (its rank for DualPipeV).
+    per_dir : int
+        Micro-batches per direction.
+    near, far : int
+        The module (direction) injected at this rank's own end, and the other.
+    special : bool
+        One of the ranks where the two streams meet (the last rank for DualPipeV).
+    wait : int
+        How far the rank is from where the two streams first meet.
+    """
+
+    half: int
+    dist: int
+    per_dir: int
+    near: int
+    far: int
+    special: bool
+
+    @property
+    def wait(self) -> int:
+        return self.half - self.dist - 1
+
+    @classmethod
+    def of(cls, pp: int, rank: int, num_chunks: int, v: bool) -> DualPipeRole:
+        """The role of ``rank`` of ``pp`` with ``num_chunks`` micro-batches."""
+        if v:
+            # DualPipeV: one input end (rank 0); "near" is module 0 everywhere, and the last
+            # rank, where the V turns around, takes the special-case role of DualPipe's middle
+            # ranks
+            return cls(pp, rank, num_chunks, 0, 1, rank == pp - 1)
         half = pp // 2
-        dist = min(rank, pp - 1 - rank)  # distance to the nearest pipeline end
-        per_dir = num_chunks // 2
         # the second half injects direction U (module 1) at its own end
         near, far = (1, 0) if rank >= half else (0, 1)
-        special = rank in (half - 1, half)
+        return cls(half, min(rank, pp - 1 - rank), num_chunks // 2, near, far,
+                   rank in (half - 1, half))
+
+
+def dualpipe_program(recorder: Recorder, pp: int, rank: int, num_chunks: int, v: bool) -> None:
+    """The 8-step DualPipe (``v=False``) or DualPipeV (``v=True``) program of one rank."""
+    # One function because it transcribes the reference schedule's eight steps in order, so
+    # that it can be read against DualPipe's own code step by step.
+    role = DualPipeRole.of(pp, rank, num_chunks, v)
+    half, dist, per_dir = role.half, role.dist, role.per_dir
+    near, far, special, wait = role.near, role.far, role.special, role.wait
     r = recorder
-    wait = half - dist - 1  # how far this rank is from where the two streams first meet
 
     # step 1: warm-up forwards of the near direction
     for _ in range(2 * wait):

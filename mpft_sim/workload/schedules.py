@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from mpft_sim.spec.workload import SCHEDULES, Schedule
 from mpft_sim.workload.pipelines import (
+    DualPipeRole,
     Item,
     Links,
     Message,
@@ -270,17 +271,10 @@ def count_items(schedule: Schedule, pp: int, rank: int, num_chunks: int) -> dict
         add(num_chunks, "B", b=0, zero_bubble=True)
         add(num_chunks, "W")
         return counts
-    # the eight steps of _dualpipe_program, each loop as a multiplication
-    if schedule == "dualpipev":
-        half, dist, per_dir, near, far = pp, rank, num_chunks, 0, 1
-        special = rank == pp - 1
-    else:
-        half = pp // 2
-        dist = min(rank, pp - 1 - rank)
-        per_dir = num_chunks // 2
-        near, far = (1, 0) if rank >= half else (0, 1)
-        special = rank in (half - 1, half)
-    wait = half - dist - 1
+    # the eight steps of dualpipe_program, each loop as a multiplication
+    role = DualPipeRole.of(pp, rank, num_chunks, schedule == "dualpipev")
+    half, dist, per_dir = role.half, role.dist, role.per_dir
+    near, far, special, wait = role.near, role.far, role.special, role.wait
     add(2 * wait + dist + 1, "F", f=near)  # steps 1 and 2
     add(dist + 1 + wait, "F", f=far)  # steps 2 and 3
     add(wait, "B", b=far, zero_bubble=True)  # step 3

@@ -18,8 +18,9 @@ from mpft_sim.spec.topology import (
     TopologySpec,
     load_topology,
 )
-from mpft_sim.topology.build import build_fabric, cables_between
+from mpft_sim.topology.build import build_fabric
 from mpft_sim.topology.fabric import Fabric, LinkKind, NodeKind
+from mpft_sim.topology.failures import cables_between
 from tests.conftest import TOPOLOGIES, no_overhead
 
 
