@@ -1,5 +1,6 @@
 """What a network accumulates as it runs: load figures per link and load over time (the
-per-flow records are :class:`~mpft_sim.results.tables.FlowTable`)."""
+per-flow records are kept by :class:`~mpft_sim.flowstore.FlowStore` and returned as a
+:class:`~mpft_sim.results.flows.FlowTable`)."""
 
 from __future__ import annotations
 
