@@ -55,7 +55,7 @@ KiB = 2**10
 MiB = 2**20
 TOPOLOGIES = {"ft2": "topologies/ft2-2048.yaml", "mpft": "topologies/deepseek-v3-2048.yaml"}
 SEED = 0  # flow generation and ECMP hashing
-SAME_TIME = 1e-9  # the engine's batching quantum at tolerance 0 (network._SAME_TIME)
+SAME_TIME = 1e-9  # the engine's batching quantum at tolerance 0 (fluid_network._SAME_TIME)
 
 
 # -- flow sets -------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 Progressive filling is a sequence of bottleneck levels; in numpy every level costs a dozen
 array calls whatever its size, which dominates when a re-solve has few flows and many levels.
 Compiled, each (link, flow) entry is visited once when its flow freezes, and each level costs
-one pass over the links still in play. The network's per-event bookkeeping (which flows are
-due, which to re-solve, their links) is likewise one pass each instead of a chain of numpy
-temporaries.
+one pass over the links still in play. The fluid network's own event loop is compiled in
+:mod:`mpft_sim._fluid`; what stays here is shared with routing (adaptive choice) and the
+solver.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ import numpy as np
 @numba.njit(cache=True, nogil=True)
 def progressive_filling(link: np.ndarray, flow: np.ndarray, frac: np.ndarray,  # pragma: no cover
                         capacity: np.ndarray, n_flows: int, same_level: float) -> np.ndarray:
+    """Max-min fair rates by progressive filling: entry ``e`` puts ``frac[e]`` of flow
+    ``flow[e]``'s rate on link ``link[e]``; levels within ``same_level`` (relative) freeze
+    together. Returns each flow's rate (inf for a flow with no entries)."""
+    # One function because it is a compiled hot loop: numba increfs every array a call
+    # passes, so splitting it into helpers would cost time at every level.
     n_links = capacity.shape[0]
     nnz = link.shape[0]
     rates = np.full(n_flows, np.inf)

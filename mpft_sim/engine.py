@@ -22,7 +22,8 @@ import simpy
 from mpft_sim._version import __version__
 from mpft_sim.analytic import AnalyticNetwork
 from mpft_sim.errors import SimulationError, SpecError
-from mpft_sim.network import FluidNetwork, Network, schedule
+from mpft_sim.fluid_network import FluidNetwork
+from mpft_sim.network import Network, schedule
 from mpft_sim.progress import BUILD, COMPILE, PLAN, SIMULATE, ProgressCallback, Reporter
 from mpft_sim.results.result import Result, summarise
 from mpft_sim.results.steps import Timings
@@ -75,6 +76,8 @@ def run_program(env: simpy.Environment, network: Network, program: Program,
     SimulationError
         If some task never becomes ready (a cycle in the graph).
     """
+    # One function because its callbacks share the graph's counters, and SimPy calls them
+    # back one event at a time.
     n = len(program)
     remaining = program.n_deps.copy()
     start = np.full(n, np.nan)
@@ -313,25 +316,8 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
         # order keeps its table, memmapped when the run spilled it to disk)
         flows = flows.take(np.argsort(order, kind="stable"))
     makespan = float(flows.end_s.max(initial=0.0))
-    load = network.link_table(makespan)
-    links = LinkTable.of(fabric, network.link_bytes, load.busy_s, load.hot_s,
-                         load.saturated_s, load.peak_util, makespan)
-    edges, util = network.timeline().binned(makespan, TIMELINE_BINS)
-    groups = tuple(LinkGroup(None if p < 0 else p, Tier(t)) for p, t in
-                   network.timeline().groups)
-    router = network.router
-    assert router is not None
-    name = getattr(work, "name", "flows")
-    info = RunInfo(
-        topology=fabric.name, workload=name,
-        workload_kind=getattr(work, "kind", "flows"), model=options.model,
-        seed=options.seed, tolerance=options.tolerance, routing=router.policy,
-        cross_plane=router.cross_plane, failures=tuple(f.what for f in fabric.spec.failures),
-        gpus_per_node=fabric.gpus_per_node, topology_file=topology_file,
-        topology_sha256=_sha256(topology_file) if topology_file else None,
-        workload_file=workload_file,
-        workload_sha256=_sha256(workload_file) if workload_file else None,
-        fabric=fabric_info(fabric))
+    links, timeline = _link_tables(fabric, network, makespan)
+    info = _run_info(fabric, network, work, options, topology_file, workload_file)
     engine = EngineStats(network.solves, network.solved_flows) \
         if isinstance(network, FluidNetwork) else EngineStats()
     provenance = Provenance(mpft_sim=__version__, python=platform.python_version(),
@@ -342,6 +328,35 @@ def simulate(topology: TopologySpec | Fabric | str | Path,
     # a flow list's program (a wait and a release per start time) is a means, not a result
     ops = (OpTable.of(program, timings.start_s, timings.end_s, timings.flows)
            if order is None else None)
-    return Result(summary=summary, link_table=links,
-                  timeline=TimelineTable(edges, groups, util), flow_table=flows, op_table=ops,
-                  fabric=fabric)
+    return Result(summary=summary, link_table=links, timeline=timeline, flow_table=flows,
+                  op_table=ops, fabric=fabric)
+
+
+def _link_tables(fabric: Fabric, network: Network,
+                 makespan: float) -> tuple[LinkTable, TimelineTable]:
+    """What each link carried up to ``makespan``, and utilisation over time per plane and
+    tier."""
+    load = network.link_table(makespan)
+    links = LinkTable.of(fabric, network.link_bytes, load.busy_s, load.hot_s,
+                         load.saturated_s, load.peak_util, makespan)
+    timeline = network.timeline()
+    edges, util = timeline.binned(makespan, TIMELINE_BINS)
+    groups = tuple(LinkGroup(None if p < 0 else p, Tier(t)) for p, t in timeline.groups)
+    return links, TimelineTable(edges, groups, util)
+
+
+def _run_info(fabric: Fabric, network: Network, work: object, options: RunOptions,
+              topology_file: str | None, workload_file: str | None) -> RunInfo:
+    """What ran: the inputs (names, files and their hashes) and the options in effect."""
+    router = network.router
+    assert router is not None
+    return RunInfo(
+        topology=fabric.name, workload=getattr(work, "name", "flows"),
+        workload_kind=getattr(work, "kind", "flows"), model=options.model,
+        seed=options.seed, tolerance=options.tolerance, routing=router.policy,
+        cross_plane=router.cross_plane, failures=tuple(f.what for f in fabric.spec.failures),
+        gpus_per_node=fabric.gpus_per_node, topology_file=topology_file,
+        topology_sha256=_sha256(topology_file) if topology_file else None,
+        workload_file=workload_file,
+        workload_sha256=_sha256(workload_file) if workload_file else None,
+        fabric=fabric_info(fabric))

@@ -215,6 +215,32 @@ class Router:
         raise RoutingError(f"{what}no path from {fab.node_name(src[i])} to "
                            f"{fab.node_name(dst[i])}: {why}")
 
+    def _attach_multi_port(self, inter: IntArray, src: IntArray, dst: IntArray,
+                           names: list[str] | None,
+                           ) -> tuple[IntArray, FloatArray, IntArray, IntArray, IntArray]:
+        """:meth:`_attach` for multi-plane NICs: split each transfer evenly over every plane
+        both ends (or their NVLink proxies) can use."""
+        g, planes = self.g, self.planes
+        s, d = src[inter], dst[inter]
+        sa, sb = s // g, d // g
+        si, dj = s % g, d % g
+        ps = self.proxy[sa[:, None], np.arange(planes)[None, :], si[:, None]]
+        pd = self.proxy[sb[:, None], np.arange(planes)[None, :], dj[:, None]]
+        ok = ((ps >= 0) & (pd >= 0) & ((ps == s[:, None]) | self.nvl_ok[s][:, None])
+              & ((pd == d[:, None]) | self.nvl_ok[d][:, None]))
+        rr, pp = np.nonzero(ok)
+        ls = self._leaf(ps[rr, pp], pp)
+        ld = self._leaf(pd[rr, pp], pp)
+        reach = self.paths.reachable(pp, ls, ld)
+        ok[rr[~reach], pp[~reach]] = False
+        missing = ~ok.any(axis=1)
+        if missing.any():
+            self._fail(inter[np.argmax(missing)], src, dst, names,
+                       "no plane is usable at both ends")
+        rr, pp = np.nonzero(ok)
+        share = 1.0 / ok.sum(axis=1)[rr]
+        return inter[rr], share, ps[rr, pp], pd[rr, pp], pp
+
     def _attach(self, inter: IntArray, src: IntArray, dst: IntArray, h: NDArray[np.uint64],
                 names: list[str] | None, forward: str | None = None,
                 ) -> tuple[IntArray, FloatArray, IntArray, IntArray, IntArray]:
@@ -226,23 +252,7 @@ class Router:
         sa, sb = s // g, d // g
         si, dj = s % g, d % g
         if self.ports > 1:
-            # multi-plane NIC: split over every plane both ends (or their proxies) can use
-            ps = self.proxy[sa[:, None], np.arange(planes)[None, :], si[:, None]]
-            pd = self.proxy[sb[:, None], np.arange(planes)[None, :], dj[:, None]]
-            ok = ((ps >= 0) & (pd >= 0) & ((ps == s[:, None]) | self.nvl_ok[s][:, None])
-                  & ((pd == d[:, None]) | self.nvl_ok[d][:, None]))
-            rr, pp = np.nonzero(ok)
-            ls = self._leaf(ps[rr, pp], pp)
-            ld = self._leaf(pd[rr, pp], pp)
-            reach = self.paths.reachable(pp, ls, ld)
-            ok[rr[~reach], pp[~reach]] = False
-            missing = ~ok.any(axis=1)
-            if missing.any():
-                self._fail(inter[np.argmax(missing)], src, dst, names,
-                           "no plane is usable at both ends")
-            rr, pp = np.nonzero(ok)
-            share = 1.0 / ok.sum(axis=1)[rr]
-            return inter[rr], share, ps[rr, pp], pd[rr, pp], pp
+            return self._attach_multi_port(inter, src, dst, names)
 
         plane_s, plane_d = self.nic_plane(s), self.nic_plane(d)
         fwd_src = (self.proxy[sa, plane_d, dj], d, plane_d)

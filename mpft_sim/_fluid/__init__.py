@@ -2,7 +2,7 @@
 :mod:`.layout` (the state), :mod:`.heaps`, :mod:`.bundles`, :mod:`.links`, :mod:`.release`,
 :mod:`.region` and :mod:`.instant` (one instant and :func:`~.instant.run_events`).
 
-:class:`~mpft_sim.network.FluidNetwork` keeps its state in the arrays of one
+:class:`~mpft_sim.fluid_network.FluidNetwork` keeps its state in the arrays of one
 :class:`FluidState` and hands the event loop to :func:`run_events`: completions follow one
 another in compiled code (due flows, the region an event can change, its re-solve, settling,
 link accounting, the timeline, the next completion) until the next event SimPy knows of, or

@@ -123,6 +123,8 @@ def _batch(st: FluidState, t: float, limit: float, qt: float, level: float,  # p
     outside the network, so no new flow sees its bandwidth early) nor after a transfer that
     the candidates complete fires its event. Rejected candidates rejoin their bundles with
     their bytes left unchanged."""
+    # One function because it is a compiled hot loop: numba increfs every array a call
+    # passes, so splitting it into helpers would cost time at every step.
     SI, SF, BI, BF, CI, LI, LF = st.SI, st.SF, st.BI, st.BF, st.CI, st.LI, st.LF
     SL, SLF, BL, HK, LLI, ZI = st.SL, st.SLF, st.BL, st.HK, st.LLI, st.ZI
     if level == np.inf:

@@ -12,7 +12,8 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mpft_sim.network import FluidNetwork, schedule
+from mpft_sim.fluid_network import FluidNetwork
+from mpft_sim.network import schedule
 from mpft_sim.routing import Routes
 from mpft_sim.sharing import max_min_rates_numpy
 from tests.reference import reference_fluid
