@@ -60,64 +60,55 @@ def _train(micro_batches: int | None = None, **replace: Any) -> Any:
     return dataclasses.replace(spec, **replace)
 
 
-def v3_step(model: str, tolerance: float) -> dict[str, Any]:
-    s, wall, flows = _run(V3, _train(), model=model, tolerance=tolerance)
+def v3_step(model: str, tolerance: float, topology: Path = V3,
+            spec: Any = None) -> dict[str, Any]:
+    """One training step (the shipped ``deepseek-v3-train`` unless ``spec`` is given)."""
+    s, wall, flows = _run(topology, _train() if spec is None else spec, model=model,
+                          tolerance=tolerance)
     return {"wall_s": wall, "rss_gb": _rss_gb(), "flows": flows, "step_time_s": s["step_time_s"],
             "breakdown": s["breakdown"], "exposed_comm_s": s["exposed_comm_s"],
             "alltoall": s["alltoall"], "tokens_per_s": s["tokens_per_s"]}
 
 
-def case_v3_fluid() -> dict[str, Any]:
-    out = v3_step("fluid", 1e-3)
-    out["target"] = "< 120 s, < 4 GB"
-    out["pass"] = out["wall_s"] < 120 and out["rss_gb"] < 4
+def _target(out: dict[str, Any], wall_s: float, rss_gb: float | None = None) -> dict[str, Any]:
+    """Mark a case's figures with its target (wall time, and peak RSS if given)."""
+    out["target"] = f"< {wall_s:g} s" + (f", < {rss_gb:g} GB" if rss_gb is not None else "")
+    out["pass"] = out["wall_s"] < wall_s and (rss_gb is None or out["rss_gb"] < rss_gb)
     return out
 
 
-def _v3_16k(model: str, tolerance: float) -> dict[str, Any]:
-    spec = load_workload(ROOT / "workloads" / "deepseek-v3-train-16k.yaml")
-    s, wall, flows = _run(MPFT16K, spec, model=model, tolerance=tolerance)
-    return {"wall_s": wall, "rss_gb": _rss_gb(), "flows": flows, "step_time_s": s["step_time_s"],
-            "exposed_comm_s": s["exposed_comm_s"], "alltoall": s["alltoall"],
-            "tokens_per_s": s["tokens_per_s"]}
+def case_v3_fluid() -> dict[str, Any]:
+    return _target(v3_step("fluid", 1e-3), 120, 4)
+
+
+def case_v3_fluid_coarse() -> dict[str, Any]:
+    """The same step at tolerance 1e-2."""
+    return _target(v3_step("fluid", 1e-2), 600, 8)
+
+
+def case_v3_analytic() -> dict[str, Any]:
+    return _target(v3_step("analytic", 0.0), 60)
+
+
+def _v3_16k() -> Any:
+    return load_workload(ROOT / "workloads" / "deepseek-v3-train-16k.yaml")
 
 
 def case_v3_16k_fluid() -> dict[str, Any]:
     """The shipped 16,384-GPU step (PP16, DP1024, EP64 on mpft-16k) at tolerance 1e-3."""
-    out = _v3_16k("fluid", 1e-3)
-    out["target"] = "< 900 s, < 12 GB"
-    out["pass"] = out["wall_s"] < 900 and out["rss_gb"] < 12
-    return out
+    return _target(v3_step("fluid", 1e-3, MPFT16K, _v3_16k()), 900, 12)
 
 
 def case_v3_16k_analytic() -> dict[str, Any]:
-    out = _v3_16k("analytic", 0.0)
-    out["target"] = "< 120 s"
-    out["pass"] = out["wall_s"] < 120
-    return out
+    return _target(v3_step("analytic", 0.0, MPFT16K, _v3_16k()), 120)
 
 
 def case_decode_exact() -> dict[str, Any]:
     """The shipped decode workload on deepseek-v3-2048, exact (the CLI's defaults)."""
     spec = load_workload(ROOT / "workloads" / "deepseek-v3-decode.yaml")
     s, wall, flows = _run(V3, spec)
-    return {"wall_s": wall, "rss_gb": _rss_gb(), "flows": flows, "tpot_s": s["tpot_s"],
-            "step_time_s": s["step_time_s"], "target": "< 120 s", "pass": wall < 120}
-
-
-def case_v3_fluid_coarse() -> dict[str, Any]:
-    """The same step at tolerance 1e-2, the one the README's main job (``dev.sh run``) uses."""
-    out = v3_step("fluid", 1e-2)
-    out["target"] = "< 600 s, < 8 GB"
-    out["pass"] = out["wall_s"] < 600 and out["rss_gb"] < 8
-    return out
-
-
-def case_v3_analytic() -> dict[str, Any]:
-    out = v3_step("analytic", 0.0)
-    out["target"] = "< 60 s"
-    out["pass"] = out["wall_s"] < 60
-    return out
+    return _target({"wall_s": wall, "rss_gb": _rss_gb(), "flows": flows, "tpot_s": s["tpot_s"],
+                    "step_time_s": s["step_time_s"]}, 120)
 
 
 def case_v3_error() -> dict[str, Any]:
