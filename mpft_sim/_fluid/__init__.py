@@ -1,6 +1,7 @@
 """The fluid network's compiled state and event loop (numba), one job per module:
 :mod:`.layout` (the state), :mod:`.heaps`, :mod:`.bundles`, :mod:`.links`, :mod:`.release`,
-:mod:`.region` and :mod:`.instant` (one instant and :func:`~.instant.run_events`).
+:mod:`.region`, :mod:`.batch` (tolerance mode) and :mod:`.instant` (one instant and
+:func:`~.instant.run_events`).
 
 :class:`~mpft_sim.fluid_network.FluidNetwork` keeps its state in the arrays of one
 :class:`FluidState` and hands the event loop to :func:`run_events`: completions follow one
