@@ -175,6 +175,13 @@ def test_tolerance_batches_near_completions() -> None:
     assert np.all(np.abs(approx - exact) <= 1e-2 * exact)
 
 
+def draw_paths(draw: st.DrawFn, n_links: int) -> list[tuple[float, list[int]]]:
+    """One flow's paths: one or two, of 1-3 distinct links each, sharing the flow evenly."""
+    n_paths = draw(st.integers(1, 2))
+    return [(1.0 / n_paths, draw(st.lists(st.integers(0, n_links - 1), min_size=1, max_size=3,
+                                          unique=True))) for _ in range(n_paths)]
+
+
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[list[float], list[Flow]]:
     """Random links and flows: paths of 1-3 links, some flows split over two paths, sizes and
@@ -184,12 +191,7 @@ def scenarios(draw: st.DrawFn) -> tuple[list[float], list[Flow]]:
                              max_size=n_links))
     flows = []
     for _ in range(draw(st.integers(1, 10))):
-        paths = []
-        n_paths = draw(st.integers(1, 2))
-        for _ in range(n_paths):
-            links = draw(st.lists(st.integers(0, n_links - 1), min_size=1, max_size=3,
-                                  unique=True))
-            paths.append((1.0 / n_paths, links))
+        paths = draw_paths(draw, n_links)
         flows.append((draw(st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.5])),
                       draw(st.sampled_from([0.0, 0.5, 1.0, 1.0, 2.0, 3.0])),
                       draw(st.sampled_from([0.0, 0.1])), paths))
@@ -240,12 +242,7 @@ def near_ties(draw: st.DrawFn) -> tuple[list[float], list[Flow]]:
                              max_size=n_links))
     flows = []
     for _ in range(draw(st.integers(2, 14))):
-        paths = []
-        n_paths = draw(st.integers(1, 2))
-        for _ in range(n_paths):
-            links = draw(st.lists(st.integers(0, n_links - 1), min_size=1, max_size=3,
-                                  unique=True))
-            paths.append((1.0 / n_paths, links))
+        paths = draw_paths(draw, n_links)
         flows.append((draw(st.floats(0.0, 2.0)), draw(st.floats(0.5, 3.0)),
                       draw(st.sampled_from([0.0, 0.05])), paths))
     return capacity, flows
