@@ -14,20 +14,60 @@ import numba
 import numpy as np
 
 
+def fill_work(n_flows: int, n_links: int, nnz: int) -> tuple[int, int]:
+    """Sizes of the integer and float work arrays :func:`fill_levels` needs."""
+    return 3 * n_flows + 4 * n_links + 2 * nnz + 2, 2 * n_links
+
+
 @numba.njit(cache=True, nogil=True)
 def progressive_filling(link: np.ndarray, flow: np.ndarray, frac: np.ndarray,  # pragma: no cover
                         capacity: np.ndarray, n_flows: int, same_level: float) -> np.ndarray:
     """Max-min fair rates by progressive filling: entry ``e`` puts ``frac[e]`` of flow
     ``flow[e]``'s rate on link ``link[e]``; levels within ``same_level`` (relative) freeze
     together. Returns each flow's rate (inf for a flow with no entries)."""
+    n_links = capacity.shape[0]
+    rates = np.empty(n_flows)
+    n_i = 3 * n_flows + 4 * n_links + 2 * link.shape[0] + 2  # fill_work, inlined
+    fill_levels(link, flow, frac, capacity, n_flows, same_level, rates,
+                np.empty(n_i, np.int64), np.empty(2 * n_links))
+    return rates
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_levels(link: np.ndarray, flow: np.ndarray, frac: np.ndarray,  # pragma: no cover
+                capacity: np.ndarray, n_flows: int, same_level: float, rates: np.ndarray,
+                wi: np.ndarray, wf: np.ndarray) -> None:
+    """:func:`progressive_filling` into ``rates[:n_flows]``, with work arrays ``wi`` and
+    ``wf`` of the sizes :func:`fill_work` gives. It allocates nothing, so that the fluid
+    network's event loop, compiled without reference counting, can call it."""
     # One function because it is a compiled hot loop: numba increfs every array a call
     # passes, so splitting it into helpers would cost time at every level.
     n_links = capacity.shape[0]
     nnz = link.shape[0]
-    rates = np.full(n_flows, np.inf)
-    # CSR by flow and by link (counting sort)
-    f_ptr = np.zeros(n_flows + 1, np.int64)
-    l_ptr = np.zeros(n_links + 1, np.int64)
+    for i in range(n_flows):
+        rates[i] = np.inf
+    # CSR by flow and by link (counting sort); the work arrays carved into their parts
+    o = 0
+    f_ptr = wi[o:o + n_flows + 1]
+    o += n_flows + 1
+    l_ptr = wi[o:o + n_links + 1]
+    o += n_links + 1
+    f_fill = wi[o:o + n_flows]
+    o += n_flows
+    l_fill = wi[o:o + n_links]
+    o += n_links
+    live = wi[o:o + n_links]
+    o += n_links
+    frozen = wi[o:o + n_flows]
+    o += n_flows
+    full = wi[o:o + n_links]
+    o += n_links
+    demand = wf[:n_links]
+    residual = wf[n_links:2 * n_links]
+    f_ptr[:] = 0
+    l_ptr[:] = 0
+    frozen[:] = 0
+    demand[:] = 0.0
     for e in range(nnz):
         if frac[e] > 0.0:
             f_ptr[flow[e] + 1] += 1
@@ -36,11 +76,13 @@ def progressive_filling(link: np.ndarray, flow: np.ndarray, frac: np.ndarray,  #
         f_ptr[i + 1] += f_ptr[i]
     for i in range(n_links):
         l_ptr[i + 1] += l_ptr[i]
-    f_ent = np.empty(f_ptr[n_flows], np.int64)
-    l_ent = np.empty(l_ptr[n_links], np.int64)
-    f_fill = f_ptr[:-1].copy()
-    l_fill = l_ptr[:-1].copy()
-    demand = np.zeros(n_links)
+    f_ent = wi[o:o + f_ptr[n_flows]]
+    o += f_ptr[n_flows]
+    l_ent = wi[o:o + l_ptr[n_links]]
+    for i in range(n_flows):
+        f_fill[i] = f_ptr[i]
+    for i in range(n_links):
+        l_fill[i] = l_ptr[i]
     for e in range(nnz):
         if frac[e] > 0.0:
             f_ent[f_fill[flow[e]]] = e
@@ -48,15 +90,14 @@ def progressive_filling(link: np.ndarray, flow: np.ndarray, frac: np.ndarray,  #
             l_ent[l_fill[link[e]]] = e
             l_fill[link[e]] += 1
             demand[link[e]] += frac[e]
-    residual = capacity.astype(np.float64).copy()
-    frozen = np.zeros(n_flows, np.bool_)
-    live = np.empty(n_links, np.int64)
+    for i in range(n_links):
+        residual[i] = capacity[i]
     n_live = 0
     for i in range(n_links):
+        full[i] = 0
         if demand[i] > 0.0:
             live[n_live] = i
             n_live += 1
-    full = np.zeros(n_links, np.bool_)
     level = 0.0
     while n_live > 0:
         step = np.inf
@@ -70,7 +111,7 @@ def progressive_filling(link: np.ndarray, flow: np.ndarray, frac: np.ndarray,  #
         # first decide which links fill at this level, with this level's demands ...
         for k in range(n_live):
             i = live[k]
-            full[i] = max(residual[i], 0.0) / demand[i] <= limit
+            full[i] = 1 if max(residual[i], 0.0) / demand[i] <= limit else 0
             residual[i] -= step * demand[i]
         # ... then freeze their flows, taking them off their other links
         for k in range(n_live):
@@ -82,7 +123,7 @@ def progressive_filling(link: np.ndarray, flow: np.ndarray, frac: np.ndarray,  #
                 f = flow[l_ent[a]]
                 if frozen[f]:
                     continue
-                frozen[f] = True
+                frozen[f] = 1
                 rates[f] = level
                 for b in range(f_ptr[f], f_ptr[f + 1]):
                     e = f_ent[b]
@@ -95,7 +136,6 @@ def progressive_filling(link: np.ndarray, flow: np.ndarray, frac: np.ndarray,  #
                 live[keep] = i
                 keep += 1
         n_live = keep
-    return rates
 
 
 @numba.njit(cache=True, nogil=True)

@@ -148,26 +148,26 @@ def table_drop(HT: np.ndarray, BI: np.ndarray, CI: np.ndarray, b: int) -> None: 
 @numba.njit(cache=True, nogil=True)
 def compact_y(BI: np.ndarray, YI: np.ndarray, YF: np.ndarray, LI: np.ndarray,  # pragma: no cover
               CI: np.ndarray) -> None:
-    """Move the live bundle entries to the front of their arena; rebuild the link lists."""
-    n = CI[B_HWM]
-    live = np.empty(n, np.int64)
-    m = 0
-    for b in range(n):
-        if BI[b, B_YN] > 0:
-            live[m] = b
-            m += 1
-    live = live[:m]
-    order = np.argsort(BI[:, B_Y0][live], kind="mergesort")
+    """Move the live bundle entries to the front of their arena, in place; rebuild the link
+    lists. A live bundle's entries are one block, the first naming it, at its B_Y0; a
+    garbage entry is never the start of a live block (blocks are only ever appended), so one
+    walk from the front finds every live block in order, and moving it left is safe."""
     y = 0
-    for k in range(m):
-        b = live[order[k]]
-        src = BI[b, B_Y0]
-        for e in range(BI[b, B_YN]):
-            YI[y + e, Y_LINK] = YI[src + e, Y_LINK]
-            YF[y + e] = YF[src + e]
-            YI[y + e, Y_BUND] = b
-        BI[b, B_Y0] = y
-        y += BI[b, B_YN]
+    src = 0
+    end = CI[Y_N]
+    while src < end:
+        b = YI[src, Y_BUND]
+        n = BI[b, B_YN]
+        if n > 0 and BI[b, B_Y0] == src:
+            for e in range(n):
+                YI[y + e, Y_LINK] = YI[src + e, Y_LINK]
+                YF[y + e] = YF[src + e]
+                YI[y + e, Y_BUND] = b
+            BI[b, B_Y0] = y
+            y += n
+            src += n
+        else:
+            src += 1
     CI[Y_N] = y
     CI[Y_LIVE] = y
     LI[:, L_YHEAD] = -1

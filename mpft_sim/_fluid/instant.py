@@ -96,7 +96,7 @@ from mpft_sim._fluid.region import (
     seed,
     start_region,
 )
-from mpft_sim._kernels import progressive_filling
+from mpft_sim._kernels import fill_levels
 
 
 @numba.njit(cache=True, nogil=True)
@@ -320,7 +320,11 @@ def next_time(st: FluidState) -> float:  # pragma: no cover
     return st.HK[0]
 
 
-@numba.njit(cache=True, nogil=True)
+# Compiled without reference counting (``_nrt=False``, for it and everything it calls): the
+# state's 30 arrays would otherwise be increfed and decrefed, atomically, at every call of a
+# function that takes them, which cost a quarter of the run on a training step. Nothing in
+# this call tree may allocate an array; each works in the state's arrays.
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def run_events(st: FluidState, now: float, limit: float, q: float,  # pragma: no cover
                qt: float, g_rem: np.ndarray, g_end: np.ndarray, end_rec: np.ndarray, end_base: int,
                done: np.ndarray, budget: int) -> float:
@@ -332,6 +336,9 @@ def run_events(st: FluidState, now: float, limit: float, q: float,  # pragma: no
     EI, EF = st.EI, st.EF
     LLF = st.LLF
     CI = st.CI
+    nb = st.BI.shape[0]
+    rates = st.WF[:nb]
+    wf = st.WF[nb:]
     CI[DONE_N] = 0
     t = now
     for _ in range(budget):
@@ -339,8 +346,8 @@ def run_events(st: FluidState, now: float, limit: float, q: float,  # pragma: no
         if CI[N_REG] > 0:
             while True:
                 n = region_problem(st)
-                rates = progressive_filling(EI[E_LINK, :n], EI[E_FLOW, :n], EF[:n],
-                                            LLF[L_RESID, :CI[N_RL]], CI[N_REG], SAME_LEVEL)
+                fill_levels(EI[E_LINK, :n], EI[E_FLOW, :n], EF[:n], LLF[L_RESID, :CI[N_RL]],
+                            CI[N_REG], SAME_LEVEL, rates, st.WI, wf)
                 if check(st, rates, t) == 0:
                     break
             settle(st, t, rates)

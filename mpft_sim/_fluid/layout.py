@@ -9,6 +9,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from mpft_sim._kernels import fill_work
+
 # -- columns of the per-item arrays (item-major: one item's fields share a cache line) -------
 # LF (float64, one row per link)
 L_CAP, L_LOAD, L_SINCE, L_BUSY, L_SAT, L_HOT, L_PEAK, L_NFL = range(8)
@@ -124,10 +126,10 @@ class FluidState(NamedTuple):
     ``SL``/``SLF`` (free slots, batch candidates), ``BL`` (free bundles, the heap, the region,
     new bundles) and the
     heap's keys ``HK``. Arenas (a row per entry): flow entries ``ZI``/``ZF``, bundle entries
-    ``YI``/``YF``; the sharing problem ``EI``/``EF``, each bundle's loose links ``XI``/``XF``.
-    Also the load of each (plane, tier) group ``GL``, the
-    signature table ``HT``, the timeline (rows ``TLT``/``TLL``, bins ``BINS``) and the
-    counters ``CI``/``CF``.
+    ``YI``/``YF``; the sharing problem ``EI``/``EF``, each bundle's loose links ``XI``/``XF``;
+    the work arrays of its solver ``WI``/``WF`` (the rates first, in ``WF``). Also the load
+    of each (plane, tier) group ``GL``, the signature table ``HT``, the timeline (rows
+    ``TLT``/``TLL``, bins ``BINS``) and the counters ``CI``/``CF``.
     """
 
     LF: np.ndarray
@@ -152,6 +154,8 @@ class FluidState(NamedTuple):
     EF: np.ndarray
     XI: np.ndarray
     XF: np.ndarray
+    WI: np.ndarray
+    WF: np.ndarray
     HT: np.ndarray
     TLT: np.ndarray
     TLL: np.ndarray
@@ -179,7 +183,7 @@ def new_state(capacity: np.ndarray, group_of_link: np.ndarray, n_groups: int,
     BI[:, list(_BUNDLE_INIT)] = -1
     CF = np.zeros(N_CF)
     CF[BIN_W] = TL_BIN0
-    return FluidState(
+    return _with_work(FluidState(
         LF=LF, LI=LI, LLF=np.zeros((N_LLF, n)), LLI=np.zeros((N_LLI, n), np.int64),
         LX=np.zeros((n, 2)), GL=np.zeros(n_groups), SI=SI, SF=np.zeros((slots, N_SF)),
         SL=np.zeros((N_SL, slots), np.int64), SLF=np.zeros((N_SLF, slots)), BI=BI,
@@ -189,9 +193,18 @@ def new_state(capacity: np.ndarray, group_of_link: np.ndarray, n_groups: int,
         YI=np.zeros((2 * entries, N_YI), np.int64), YF=np.zeros(2 * entries),
         EI=np.zeros((2, 2 * entries), np.int64), EF=np.zeros(2 * entries),
         XI=np.zeros(2 * entries, np.int64),
-        XF=np.zeros(2 * entries), HT=np.full(_table_size(slots + 1), EMPTY, np.int64),
+        XF=np.zeros(2 * entries), WI=np.zeros(0, np.int64), WF=np.zeros(0),
+        HT=np.full(_table_size(slots + 1), EMPTY, np.int64),
         TLT=np.zeros(TL_ROWS), TLL=np.zeros((TL_ROWS, n_groups), np.float32),
-        BINS=np.zeros((TL_BINS, n_groups)), CI=np.zeros(N_CI, np.int64), CF=CF)
+        BINS=np.zeros((TL_BINS, n_groups)), CI=np.zeros(N_CI, np.int64), CF=CF))
+
+
+def _with_work(state: FluidState) -> FluidState:
+    """``state`` with solver work arrays for its largest region: every bundle, every link,
+    the whole sharing-problem arena (the rates, one per bundle, lead ``WF``)."""
+    n_flows, n_links, nnz = state.BI.shape[0], state.LF.shape[0], state.EI.shape[1]
+    n_i, n_f = fill_work(n_flows, n_links, nnz)
+    return state._replace(WI=np.zeros(n_i, np.int64), WF=np.zeros(n_flows + n_f))
 
 
 def _table_size(bundles: int) -> int:
@@ -236,7 +249,7 @@ def grow(state: FluidState, slots: int, entries: int) -> FluidState:
                            YI=_longer(state.YI, 2 * new), YF=_wider(state.YF, 2 * new),
                            EI=_wider(state.EI, 2 * new), EF=_wider(state.EF, 2 * new),
                            XI=_wider(state.XI, 2 * new), XF=_wider(state.XF, 2 * new))
-    return out
+    return out if out is state else _with_work(out)
 
 @numba.njit(cache=True, nogil=True)
 def rehash(HT: np.ndarray, BI: np.ndarray, CI: np.ndarray) -> None:  # pragma: no cover

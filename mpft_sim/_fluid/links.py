@@ -255,29 +255,15 @@ def loosen(st: FluidState, i: int, t: float) -> None:  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def compact_x(BI: np.ndarray, XI: np.ndarray, XF: np.ndarray,  # pragma: no cover
-              CI: np.ndarray) -> None:
-    """Move the live loose lists to the front of their arena."""
-    n = CI[B_HWM]
-    live = np.empty(n, np.int64)
-    m = 0
-    for b in range(n):
-        if BI[b, B_XN] > 0:
-            live[m] = b
-            m += 1
-    live = live[:m]
-    order = np.argsort(BI[:, B_X0][live], kind="mergesort")
-    x = 0
-    for k in range(m):
-        b = live[order[k]]
-        src = BI[b, B_X0]
-        for e in range(BI[b, B_XN]):
-            XI[x + e] = XI[src + e]
-            XF[x + e] = XF[src + e]
-        BI[b, B_X0] = x
-        x += BI[b, B_XN]
-    CI[X_N] = x
-    CI[X_LIVE] = x
+def reset_x(BI: np.ndarray, CI: np.ndarray) -> None:  # pragma: no cover
+    """Empty the loose-list arena: every bundle's list is rebuilt when next needed. (The
+    live lists hold at most one entry per flow entry, half the arena, so a reset frees at
+    least half of it.)"""
+    for b in range(CI[B_HWM]):
+        BI[b, B_XN] = 0
+        BI[b, B_XDIRTY] = 1
+    CI[X_N] = 0
+    CI[X_LIVE] = 0
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -295,7 +281,7 @@ def loose_list(SI: np.ndarray, BI: np.ndarray, ZI: np.ndarray, ZF: np.ndarray,  
     CI[X_LIVE] -= BI[b, B_XN]
     BI[b, B_XN] = 0
     if CI[X_N] + need > XI.shape[0]:
-        compact_x(BI, XI, XF, CI)
+        reset_x(BI, CI)
     x0 = CI[X_N]
     n = 0
     s = BI[b, B_MEM]
