@@ -5,6 +5,8 @@ settling the new rates, and :func:`run_events`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 
@@ -323,8 +325,12 @@ def next_time(st: FluidState) -> float:  # pragma: no cover
 # Compiled without reference counting (``_nrt=False``, for it and everything it calls): the
 # state's 30 arrays would otherwise be increfed and decrefed, atomically, at every call of a
 # function that takes them, which cost a quarter of the run on a training step. Nothing in
-# this call tree may allocate an array; each works in the state's arrays.
-@numba.njit(cache=True, nogil=True, _nrt=False)
+# this call tree may allocate an array; each works in the state's arrays. (``_nrt`` is a
+# numba target option its type stubs do not list.)
+_NO_REFCOUNT: dict[str, Any] = {"_nrt": False}
+
+
+@numba.njit(cache=True, nogil=True, **_NO_REFCOUNT)
 def run_events(st: FluidState, now: float, limit: float, q: float,  # pragma: no cover
                qt: float, g_rem: np.ndarray, g_end: np.ndarray, end_rec: np.ndarray, end_base: int,
                done: np.ndarray, budget: int) -> float:
