@@ -5,7 +5,8 @@ settling the new rates, and :func:`run_events`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
@@ -327,10 +328,15 @@ def next_time(st: FluidState) -> float:  # pragma: no cover
 # function that takes them, which cost a quarter of the run on a training step. Nothing in
 # this call tree may allocate an array; each works in the state's arrays. (``_nrt`` is a
 # numba target option its type stubs do not list.)
-_NO_REFCOUNT: dict[str, Any] = {"_nrt": False}
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-@numba.njit(cache=True, nogil=True, **_NO_REFCOUNT)
+def _without_refcount(fn: _F) -> _F:
+    options: dict[str, Any] = {"cache": True, "nogil": True, "_nrt": False}
+    return cast(_F, numba.njit(**options)(fn))
+
+
+@_without_refcount
 def run_events(st: FluidState, now: float, limit: float, q: float,  # pragma: no cover
                qt: float, g_rem: np.ndarray, g_end: np.ndarray, end_rec: np.ndarray, end_base: int,
                done: np.ndarray, budget: int) -> float:
