@@ -104,29 +104,38 @@ def simulate(topology: str, workload: str, out_dir: str | None, model: str, tole
 @run_options
 @click.option("--prices", "prices_file", metavar="FILE", type=FILE, help="Price book YAML.")
 @click.option("--json", "as_json", is_flag=True, help="Print compare.json instead of a table.")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Designs run at once, in worker processes (default: CPUs, fewer if their "
+                   "estimated memory together would not fit).")
 @limit_options
 @display_options
 def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, model: str,
             tolerance: float, seed: int | None, routing: str | None, cross_plane: str | None,
             fails: Sequence[str], degrades: Sequence[str], prices_file: str | None,
-            as_json: bool, dry_run: bool, max_flows: int | None, max_memory: str | None,
-            quiet: bool, verbose: bool) -> None:
+            as_json: bool, jobs: int | None, dry_run: bool, max_flows: int | None,
+            max_memory: str | None, quiet: bool, verbose: bool) -> None:
     """Run one WORKLOAD on each of TOPOLOGIES and compare them side by side.
 
     Writes compare.json, compare.txt, compare.md, compare.html and plots into DIR.
     """
+    import os
     import time
 
-    from mpft_sim.estimate import estimate
+    from mpft_sim.estimate import estimate, memory_ceiling
     from mpft_sim.spec import load_prices, load_topology
     from mpft_sim.spec.workload import load_workload
 
     specs = [load_topology(t) for t in topologies]
     work = load_workload(workload_file)
     options = RunOptions(model=model, tolerance=tolerance)  # type: ignore[arg-type]
-    if preflight([(estimate(s, work, options), work) for s in specs], dry_run, max_flows,
-                 max_memory):
+    estimates = [estimate(s, work, options) for s in specs]
+    if preflight([(e, work) for e in estimates], dry_run, max_flows, max_memory):
         return
+    together = min(jobs or os.cpu_count() or 1, len(specs))
+    ceiling = memory_ceiling(max_memory)
+    largest = sorted((e.memory_bytes for e in estimates), reverse=True)
+    while together > 1 and ceiling is not None and sum(largest[:together]) > ceiling:
+        together -= 1  # each design fits alone (checked above); fewer at once fit together
     from mpft_sim.comparison import compare as run_compare
     from mpft_sim.progress import REPORT
     from mpft_sim.report.compare import compare_table, text_table, write_comparison
@@ -141,7 +150,7 @@ def compare(topologies: Sequence[str], workload_file: str, out_dir: str | None, 
         result = run_compare(specs, work, model, seed=seed or 0,  # type: ignore[arg-type]
                              routing=routing, cross_plane=cross_plane, failures=fails,
                              degrade=degrades, tolerance=tolerance, prices=book,
-                             progress=display)
+                             progress=display, jobs=together)
         display.phase(REPORT, design="comparison")
         with staged_dir(out) as tmp:
             files = write_comparison(result, tmp)

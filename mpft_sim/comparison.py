@@ -9,15 +9,20 @@ per GPU, and performance per dollar.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from mpft_sim.engine import Model, simulate
 from mpft_sim.errors import MpftError, SpecError
-from mpft_sim.progress import ProgressCallback
+from mpft_sim.progress import Progress, ProgressCallback
 from mpft_sim.results import Breakdown, Metrics, Result, RunSummary, metrics_row
 from mpft_sim.results.summary import to_plain
 from mpft_sim.spec.prices import PriceBook
@@ -101,7 +106,7 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
             failures: Sequence[FailureSpec | str] = (),
             degrade: Sequence[FailureSpec | str] = (), tolerance: float = 0.0,
             prices: PriceBook | None = None, keep_results: bool = False,
-            progress: ProgressCallback | None = None) -> Comparison:
+            progress: ProgressCallback | None = None, jobs: int = 1) -> Comparison:
     """Run ``workload`` on each design and compare them.
 
     Parameters
@@ -119,43 +124,132 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
     progress : callable, optional
         Called with each design's :class:`~mpft_sim.progress.Progress` events, which carry
         the design's name, its place (``index``) and how many there are (``total``).
+    jobs : int
+        Designs run at once, each in its own worker process (1: one after another, in this
+        process). The designs are independent runs, so the comparison is the same whatever
+        ``jobs`` is; peak memory is about that of the ``jobs`` largest designs together. A
+        script that uses ``jobs > 1`` needs ``if __name__ == "__main__":``, as the workers
+        import it. With ``keep_results``, the designs run in this process.
 
     Returns
     -------
     Comparison
+
+    Raises
+    ------
+    MpftError
+        On bad run options, a workload that does not fit a design (naming the design), or
+        a worker process that died.
     """
     # the run options are checked once, before any design is built
     RunOptions(model=model, seed=seed, routing=routing, cross_plane=cross_plane,  # type: ignore[arg-type]
                tolerance=tolerance)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise MpftError(f"jobs: must be a whole number of at least 1, got {jobs!r}")
     work = workload if not isinstance(workload, str | Path) else load_workload(workload)
     specs = [t if isinstance(t, TopologySpec) else load_topology(t) for t in topologies]
+    options = {"model": model, "seed": seed, "routing": routing, "cross_plane": cross_plane,
+               "failures": tuple(failures), "degrade": tuple(degrade), "tolerance": tolerance}
+    runs = [_DesignRun(spec, work, options, {"design": spec.name, "index": i,
+                                            "total": len(specs)}, keep_results)
+            for i, spec in enumerate(specs)]
+    workers = min(jobs, len(runs))
+    if workers <= 1 or keep_results:
+        outcomes = [run(progress) for run in runs]
+    else:
+        outcomes = _run_in_workers(runs, workers, progress)
     rows, summaries, results = [], [], []
     reference: float | None = None
-    for i, spec in enumerate(specs):
-        context = {"design": spec.name, "index": i, "total": len(specs)}
-        events = None if progress is None else (
-            lambda event, c=context: progress(dataclasses.replace(event, **c)))
-        fabric = build_fabric(spec)
-        try:
-            result = simulate(fabric, work, model, seed=seed, routing=routing,
-                              cross_plane=cross_plane, failures=failures, degrade=degrade,
-                              tolerance=tolerance, progress=events)
-        except SpecError as exc:
-            # say which design the workload does not fit (after the file, if it has one)
-            where = f"{work.name} on {spec.name}"
-            raise exc.within(file=f"{exc.file}: {where}" if exc.file else where) from None
+    for spec, (summary, n_gpus, result) in zip(specs, outcomes, strict=True):
         cost = bill_of_materials(spec, prices).cost_usd
-        metrics = metrics_row(result.summary, cost, fabric.n_gpus)
+        metrics = metrics_row(summary, cost, n_gpus)
         if reference is None:
             reference = metrics.time_s
-        slowest = result.summary.slowest
+        slowest = summary.slowest
         rows.append(DesignRow(
             design=spec.name, kind=spec.fabric.kind,
-            failures=result.summary.info.failures, metrics=metrics,
+            failures=summary.info.failures, metrics=metrics,
             time_vs_first=(metrics.time_s / reference if reference and metrics.time_s
                            is not None else None),
             breakdown=slowest.breakdown if slowest is not None else None))
-        summaries.append(result.summary)
-        if keep_results:
+        summaries.append(summary)
+        if result is not None:
             results.append(result)
     return Comparison(work.name, model, tuple(rows), tuple(summaries), tuple(results))
+
+
+Outcome = tuple[RunSummary, int, "Result | None"]
+
+
+@dataclass(frozen=True)
+class _DesignRun:
+    """One design's run, picklable so that a worker process can make it."""
+
+    spec: TopologySpec
+    work: WorkloadSpec
+    options: dict[str, Any]
+    context: dict[str, Any]
+    keep: bool
+
+    def __call__(self, progress: ProgressCallback | None) -> Outcome:
+        events = None if progress is None else (
+            lambda event: progress(dataclasses.replace(event, **self.context)))
+        fabric = build_fabric(self.spec)
+        try:
+            result = simulate(fabric, self.work, progress=events, **self.options)
+        except SpecError as exc:
+            # say which design the workload does not fit (after the file, if it has one)
+            where = f"{self.work.name} on {self.spec.name}"
+            raise exc.within(file=f"{exc.file}: {where}" if exc.file else where) from None
+        return result.summary, fabric.n_gpus, result if self.keep else None
+
+
+@dataclass(frozen=True)
+class _ToQueue:
+    """A worker's progress callback: events go to the parent through ``queue``."""
+
+    queue: Any
+
+    def __call__(self, event: Progress) -> None:
+        self.queue.put(event)
+
+
+def _in_worker(run: _DesignRun, queue: Any) -> Outcome:
+    return run(None if queue is None else _ToQueue(queue))
+
+
+def _run_in_workers(runs: Sequence[_DesignRun], workers: int,
+                    progress: ProgressCallback | None) -> list[Outcome]:
+    """Each run in a worker process, ``workers`` at a time; outcomes in the runs' order.
+    Progress events come back through a queue and reach ``progress`` in this process."""
+    # spawn, not fork, as the sweep's pool: forking a process that runs threads can deadlock
+    context = multiprocessing.get_context("spawn")
+    with contextlib.ExitStack() as stack:
+        manager = stack.enter_context(context.Manager()) if progress is not None else None
+        queue = manager.Queue() if manager is not None else None
+        pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=context))
+        futures = [pool.submit(_in_worker, run, queue) for run in runs]
+        try:
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                _drain(queue, progress)
+            _drain(queue, progress)
+            return [f.result() for f in futures]
+        except BrokenProcessPool as exc:
+            raise MpftError(f"a comparison worker process died ({exc}); out of memory? Run "
+                            "fewer designs at once (--jobs)") from None
+        finally:
+            for f in futures:
+                f.cancel()
+
+
+def _drain(queue: Any, progress: ProgressCallback | None) -> None:
+    if queue is None or progress is None:
+        return
+    while True:
+        try:
+            event = queue.get_nowait()
+        except Empty:
+            return
+        progress(event)

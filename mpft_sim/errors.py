@@ -13,7 +13,14 @@ __all__ = ["ExportError", "JobTooLargeError", "MpftError", "RoutingError", "Simu
            "SpecError",
            "short_repr"]
 
-_NO_VALUE: Any = object()
+class _NoValue:
+    """The marker of an error without a value; one object, also across processes."""
+
+    def __reduce__(self) -> str:
+        return "_NO_VALUE"
+
+
+_NO_VALUE: Any = _NoValue()
 
 
 class MpftError(Exception):
@@ -47,6 +54,10 @@ class SpecError(MpftError):
         self.value = value
         self.file = file
         super().__init__(str(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # an error raised in a worker process (a comparison's, a sweep's) keeps its parts
+        return (type(self), (self.message, self.key, self.value, self.file))
 
     @property
     def has_value(self) -> bool:

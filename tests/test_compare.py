@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mpft_sim.comparison import Comparison, compare
-from mpft_sim.errors import SpecError
+from mpft_sim.errors import MpftError, SpecError
+from mpft_sim.progress import SIMULATE, Progress
 from tests.browser import Browser
 from tests.conftest import ROOT, TOPOLOGIES
 
@@ -144,3 +146,37 @@ def test_a_bad_model_is_refused_before_any_design_runs() -> None:
     with pytest.raises(SpecError) as info:
         compare(DESIGNS, EP, "analytc")  # type: ignore[arg-type]
     assert " on " not in str(info.value) and "model" in str(info.value)
+
+
+def test_designs_in_worker_processes(comparison: Comparison) -> None:
+    """jobs=2 runs the designs in two worker processes: the same comparison as one after
+    another, each design's progress passed back (a bar each), and a workload that does not fit
+    a design is the same error, naming it."""
+    events: list[Progress] = []
+    parallel = compare(DESIGNS, EP, jobs=2, progress=events.append)
+    def figures(c: Comparison) -> dict[str, Any]:  # all but each run's wall time and memory
+        out = c.to_dict()
+        for d in out["details"]:
+            d.pop("provenance")
+        return out
+    assert figures(parallel) == figures(comparison)
+    done = {e.design for e in events if e.phase == SIMULATE and e.done == 1.0}
+    assert done == {r.design for r in comparison.rows}
+    assert {(e.index, e.total) for e in events if e.design == "ft2-2048"} == {(2, 4)}
+    with pytest.raises(SpecError, match="ep-alltoall on tiny-mpft: layout: the job needs 64"):
+        compare([TOPOLOGIES / "tiny-mpft.yaml", TOPOLOGIES / "tiny-mpft.yaml"], EP, jobs=2)
+    with pytest.raises(MpftError, match="jobs: must be a whole number of at least 1, got 0"):
+        compare(DESIGNS, EP, jobs=0)
+
+
+def test_cli_jobs(run_cli: Run, tmp_path: Path) -> None:
+    """--jobs 1 and --jobs 2 print the same table; the memory ceiling is per design alone,
+    so a ceiling below two designs together runs them one at a time instead of refusing."""
+    tables = []
+    for jobs, ceiling in (("1", "64GiB"), ("2", "64GiB"), ("2", "400MiB")):
+        code, stdout, err = run_cli("compare", DESIGNS[0], DESIGNS[2], "--workload", EP, "-o",
+                                    tmp_path / f"c{jobs}{ceiling}", "-q", "--jobs", jobs,
+                                    "--max-memory", ceiling)
+        assert code == 0, err
+        tables.append(stdout)
+    assert tables[0] == tables[1] == tables[2] and "ft2-2048" in tables[0]
