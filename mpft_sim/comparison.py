@@ -222,6 +222,8 @@ def _run_in_workers(runs: Sequence[_DesignRun], workers: int,
                     progress: ProgressCallback | None) -> list[Outcome]:
     """Each run in a worker process, ``workers`` at a time; outcomes in the runs' order.
     Progress events come back through a queue and reach ``progress`` in this process."""
+    import mpft_sim._fluid  # noqa: F401  # drops a stale kernel cache here, before workers race to
+
     # spawn, not fork, as the sweep's pool: forking a process that runs threads can deadlock
     context = multiprocessing.get_context("spawn")
     with contextlib.ExitStack() as stack:

@@ -43,8 +43,8 @@ class Display:
         self.live = not quiet and self.stream.isatty()
         self.interval_s = interval_s
         self.started = time.monotonic()
-        self._last_line = -float("inf")
-        self._last_key: tuple[str | None, str] | None = None
+        # when each (design, phase) last printed: designs that run at once interleave
+        self._last_line: dict[tuple[str | None, str], float] = {}
         self._phase_start: dict[tuple[str | None, str], float] = {}
         self._bars: Any = None
         self._tasks: dict[str | None, Any] = {}
@@ -154,11 +154,11 @@ class Display:
         now = time.monotonic()
         key = (event.design, event.phase)
         # a new phase is always shown; progress inside one, every interval
-        if key == self._last_key and now - self._last_line < self.interval_s \
+        if now - self._last_line.get(key, -float("inf")) < self.interval_s \
                 and (event.done or 0.0) < 1.0:
             return
         began = self._phase_start.setdefault(key, now)
-        self._last_key, self._last_line = key, now
+        self._last_line[key] = now
         text = f"[{now - self.started:5.0f}s] {self._label(event)}"
         if event.done is not None and event.phase != "points":
             text += f": {event.done:.0%}"

@@ -73,6 +73,18 @@ def test_plain_lines_off_a_terminal() -> None:
     assert "] simulating: 100% (simulated 2 ms" in lines[2]
 
 
+def test_plain_lines_of_designs_that_run_at_once() -> None:
+    """Two designs running at once (compare --jobs) interleave their events: each design's
+    progress still prints at most once per interval."""
+    out = io.StringIO()
+    with Display(stream=out, interval_s=3600) as display:
+        for done in (0.1, 0.2, 0.3):
+            for name in ("a", "b"):
+                display(Progress(SIMULATE, done=done, design=name, index=0, total=2))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "a: simulating: 10%" in lines[0] and "b: simulating: 10%" in lines[1]
+
+
 def test_quiet_shows_nothing() -> None:
     out = Tty()
     with Display(stream=out, quiet=True) as display:

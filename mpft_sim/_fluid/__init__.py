@@ -33,8 +33,43 @@ allocation of the new flow set.
 Layout: flows live in *slots*, their links in the arena ``Z`` (one entry per distinct link,
 threaded on per-link lists); bundles' tight entries in the arena ``Y`` (threaded on per-link
 lists of bundles); each bundle's members in a list and in a pairing heap by virtual finish;
-bundles in an indexed binary heap by their next finish time; signatures in an open-addressing
-hash table. Fields are columns of a few item-major 2-D arrays (one per entity and dtype),
-because numba increfs every array of a tuple argument at each call: helpers in hot loops take
-only the arrays they use.
+bundles in an indexed four-ary heap by their next finish time; signatures in an
+open-addressing hash table. Fields are columns of a few item-major 2-D arrays (one per entity
+and dtype). :func:`run_events` and everything it calls are compiled without reference counting
+(numba would otherwise incref and decref every array of the state at each call), so nothing
+in that call tree allocates.
 """
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+
+def drop_stale_cache(here: Path = Path(__file__).parent) -> None:
+    """Delete this package's compiled-kernel cache if any of its sources changed.
+
+    numba checks a cached function against its own file only, but the event loop inlines
+    functions from every module here and calls :mod:`mpft_sim._kernels`: after an edit (or a
+    ``git pull`` in an editable install) that leaves :mod:`.instant` alone, numba would load
+    the old machine code. A digest of all those sources, kept beside the cache, catches it.
+    """
+    sources = [*sorted(here.glob("*.py")), here.parent / "_kernels.py"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    cache = here / "__pycache__"
+    stamp = cache / "sources.sha256"
+    try:
+        if stamp.read_text() == digest:
+            return
+    except OSError:
+        pass
+    try:
+        for old in [*cache.glob("*.nbi"), *cache.glob("*.nbc")]:
+            old.unlink(missing_ok=True)
+        cache.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:
+        pass  # a read-only install: numba keeps its cache elsewhere, written with the install
+
+
+drop_stale_cache()

@@ -5,9 +5,6 @@ settling the new rates, and :func:`run_events`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
-
 import numba
 import numpy as np
 
@@ -82,6 +79,7 @@ from mpft_sim._fluid.layout import (
     Y_LINK,
     Z_LINK,
     FluidState,
+    without_refcount,
 )
 from mpft_sim._fluid.links import (
     add_load,
@@ -323,20 +321,9 @@ def next_time(st: FluidState) -> float:  # pragma: no cover
     return st.HK[0]
 
 
-# Compiled without reference counting (``_nrt=False``, for it and everything it calls): the
-# state's 30 arrays would otherwise be increfed and decrefed, atomically, at every call of a
-# function that takes them, which cost a quarter of the run on a training step. Nothing in
-# this call tree may allocate an array; each works in the state's arrays. (``_nrt`` is a
-# numba target option its type stubs do not list.)
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _without_refcount(fn: _F) -> _F:
-    options: dict[str, Any] = {"cache": True, "nogil": True, "_nrt": False}
-    return cast(_F, numba.njit(**options)(fn))
-
-
-@_without_refcount
+# Compiled without reference counting (layout.without_refcount): nothing in this call tree
+# may allocate an array; each works in the state's arrays.
+@without_refcount
 def run_events(st: FluidState, now: float, limit: float, q: float,  # pragma: no cover
                qt: float, g_rem: np.ndarray, g_end: np.ndarray, end_rec: np.ndarray, end_base: int,
                done: np.ndarray, budget: int) -> float:

@@ -4,12 +4,29 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numba
 import numpy as np
 
 from mpft_sim._kernels import fill_work
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def without_refcount(fn: _F) -> _F:
+    """``numba.njit(cache=True, nogil=True)`` without reference counting, for the entry
+    points Python calls with the state (:func:`~.instant.run_events`,
+    :func:`~.release.add_flows`), and everything they call.
+
+    With it, numba increfs and decrefs the state's 30 arrays, atomically, at every call of a
+    function that takes them: a quarter of a training step's run. Without it, nothing in
+    the call tree may allocate an array. (``_nrt`` is a numba target option its type stubs
+    do not list.)
+    """
+    options: dict[str, Any] = {"cache": True, "nogil": True, "_nrt": False}
+    return cast(_F, numba.njit(**options)(fn))
 
 # -- columns of the per-item arrays (item-major: one item's fields share a cache line) -------
 # LF (float64, one row per link)

@@ -22,6 +22,7 @@ from mpft_sim._fluid.layout import (
     L_ZHEAD,
     N_ACTIVE,
     S_BUND,
+    S_CAND,
     S_FLOW,
     S_FREE,
     S_GROUP,
@@ -36,6 +37,7 @@ from mpft_sim._fluid.layout import (
     Z_PREV,
     Z_SLOT,
     FluidState,
+    without_refcount,
 )
 from mpft_sim._fluid.links import (
     tighten,
@@ -43,7 +45,7 @@ from mpft_sim._fluid.links import (
 
 # -- releasing flows --------------------------------------------------------------------------
 
-@numba.njit(cache=True, nogil=True)
+@without_refcount
 def add_flows(st: FluidState, flow: np.ndarray, group: np.ndarray,  # pragma: no cover
               size: np.ndarray, latency: np.ndarray, ptr: np.ndarray, link: np.ndarray,
               frac: np.ndarray, now: float) -> None:
@@ -56,7 +58,7 @@ def add_flows(st: FluidState, flow: np.ndarray, group: np.ndarray,  # pragma: no
     ZI, ZF, LI, LF = st.ZI, st.ZF, st.LI, st.LF
     z = CI[Z_N]
     n_new = flow.shape[0]
-    slots = np.empty(n_new, np.int64)
+    slots = SL[S_CAND]  # scratch: the batch candidates' list is free between instants
     for k in range(n_new):
         if CI[FREE_N] > 0:
             CI[FREE_N] -= 1
