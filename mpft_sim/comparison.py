@@ -178,7 +178,7 @@ def compare(topologies: Sequence[TopologySpec | str | Path],
     return Comparison(work.name, model, tuple(rows), tuple(summaries), tuple(results))
 
 
-Outcome = tuple[RunSummary, int, "Result | None"]
+_Outcome = tuple[RunSummary, int, "Result | None"]
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ class _DesignRun:
     context: dict[str, Any]
     keep: bool
 
-    def __call__(self, progress: ProgressCallback | None) -> Outcome:
+    def __call__(self, progress: ProgressCallback | None) -> _Outcome:
         events = None if progress is None else (
             lambda event: progress(dataclasses.replace(event, **self.context)))
         fabric = build_fabric(self.spec)
@@ -214,12 +214,12 @@ class _ToQueue:
         self.queue.put(event)
 
 
-def _in_worker(run: _DesignRun, queue: Any) -> Outcome:
+def _in_worker(run: _DesignRun, queue: Any) -> _Outcome:
     return run(None if queue is None else _ToQueue(queue))
 
 
 def _run_in_workers(runs: Sequence[_DesignRun], workers: int,
-                    progress: ProgressCallback | None) -> list[Outcome]:
+                    progress: ProgressCallback | None) -> list[_Outcome]:
     """Each run in a worker process, ``workers`` at a time; outcomes in the runs' order.
     Progress events come back through a queue and reach ``progress`` in this process."""
     import mpft_sim._fluid  # noqa: F401  # drops a stale kernel cache here, before workers race to
