@@ -14,8 +14,10 @@ import numba
 import numpy as np
 
 
-def fill_work(n_flows: int, n_links: int, nnz: int) -> tuple[int, int]:
-    """Sizes of the integer and float work arrays :func:`fill_levels` needs."""
+@numba.njit(cache=True, nogil=True)
+def fill_work(n_flows: int, n_links: int, nnz: int) -> tuple[int, int]:  # pragma: no cover
+    """Sizes of the integer and float work arrays :func:`fill_levels` needs (compiled, so
+    that :func:`progressive_filling` and the fluid state size them by one rule)."""
     return 3 * n_flows + 4 * n_links + 2 * nnz + 2, 2 * n_links
 
 
@@ -27,9 +29,9 @@ def progressive_filling(link: np.ndarray, flow: np.ndarray, frac: np.ndarray,  #
     together. Returns each flow's rate (inf for a flow with no entries)."""
     n_links = capacity.shape[0]
     rates = np.empty(n_flows)
-    n_i = 3 * n_flows + 4 * n_links + 2 * link.shape[0] + 2  # fill_work, inlined
+    n_i, n_f = fill_work(n_flows, n_links, link.shape[0])
     fill_levels(link, flow, frac, capacity, n_flows, same_level, rates,
-                np.empty(n_i, np.int64), np.empty(2 * n_links))
+                np.empty(n_i, np.int64), np.empty(n_f))
     return rates
 
 
