@@ -3,11 +3,13 @@ reproduces, a colour for every tier, and the empty-axes message."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-import matplotlib
-import matplotlib.pyplot as plt
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from mpft_sim.report.html import png_size
 from mpft_sim.report.style import (
@@ -25,8 +27,23 @@ from mpft_sim.topology.fabric import Tier
 
 def test_backend_and_report_width() -> None:
     """Figures draw with Agg (no display), 120 pixels per inch, reports 1,020 px wide."""
-    assert matplotlib.get_backend().lower() == "agg"
+    fig, _ = new_figure()
+    assert isinstance(fig.canvas, FigureCanvasAgg)
     assert (DPI, size_px(REPORT_WIDTH_IN, 1.0)) == (120, (1020, 120))
+
+
+def test_the_global_backend_is_left_alone() -> None:
+    """Drawing a report neither imports pyplot nor switches the process's backend, so a
+    notebook that imports the library keeps its own (checked in a fresh interpreter)."""
+    code = ("import matplotlib, sys; before = matplotlib.get_backend(); "
+            "from mpft_sim.report.style import new_figure, save_figure; "
+            "import tempfile, os; fig, ax = new_figure(); ax.plot([0, 1]); "
+            "save_figure(fig, os.path.join(tempfile.mkdtemp(), 'f.png')); "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
+            "assert matplotlib.get_backend() == before, matplotlib.get_backend()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "MPLBACKEND": "svg"}, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize(("inches", "snapped"), [(3.6, 3.6), (3.61, 3.6), (3.63, 3.65),
@@ -60,11 +77,10 @@ def test_reruns_give_identical_bytes(tmp_path: Path) -> None:
 
 def test_no_data_says_why() -> None:
     """Empty axes show the message in their centre, without ticks or grid."""
-    fig, ax = new_figure()
+    _, ax = new_figure()
     no_data(ax, "no timed tasks")
     assert [t.get_text() for t in ax.texts] == ["no timed tasks"]
     assert (list(ax.get_xticks()), list(ax.get_yticks())) == ([], [])
-    plt.close(fig)
 
 
 def test_a_colour_for_every_tier() -> None:
