@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpft_sim.errors import SpecError
-from mpft_sim.results.columns import Column, float_text, read_table
+from mpft_sim.results.columns import Column, float_text, read_table, text_codes
 
 __all__ = ["FlowTable", "Paths"]
 
@@ -24,22 +24,28 @@ TextArray = NDArray[np.object_]
 
 def _gpu_names(ranks: IntArray, gpus_per_node: int) -> TextArray:
     """GPU names (``n12/gpu3``) of global ranks, one Python string per distinct rank."""
-    uniq, inv = np.unique(ranks, return_inverse=True)
-    names = np.array([f"n{r // gpus_per_node}/gpu{r % gpus_per_node}" for r in uniq.tolist()],
-                     dtype=object)
-    return names[inv] if len(ranks) else np.zeros(0, dtype=object)
+    if not len(ranks):
+        return np.zeros(0, dtype=object)
+    # ranks are small integers: a lookup table instead of a sort (np.unique)
+    low = int(ranks.min())
+    seen = np.zeros(int(ranks.max()) - low + 1, dtype=bool)
+    seen[ranks - low] = True
+    names = np.empty(len(seen), dtype=object)
+    for r in (np.flatnonzero(seen) + low).tolist():
+        names[r - low] = f"n{r // gpus_per_node}/gpu{r % gpus_per_node}"
+    return names[ranks - low]
 
 
 def _gpu_ranks(names: TextArray, gpus_per_node: int, file: str, column: str) -> IntArray:
-    uniq, inv = np.unique(names.astype(str), return_inverse=True)
-    ranks = np.empty(len(uniq), dtype=np.int64)
-    for i, name in enumerate(uniq.tolist()):
+    labels, codes = text_codes(names)
+    ranks = np.empty(len(labels), dtype=np.int64)
+    for i, name in enumerate(labels):  # in sorted order: the first bad name is reported
         m = re.fullmatch(r"n(\d{1,9})/gpu(\d{1,4})", name)
         if not m or int(m.group(2)) >= gpus_per_node:
             raise SpecError(f"column {column!r}: expected a GPU such as 'n12/gpu3'",
                             value=name[:60], file=file)
         ranks[i] = int(m.group(1)) * gpus_per_node + int(m.group(2))
-    return ranks[inv] if len(names) else np.zeros(0, dtype=np.int64)
+    return ranks[codes]
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,7 +235,7 @@ class FlowTable:
         c = read_table(path, cls.COLUMNS, optional=("links",))
         if not np.array_equal(c["id"], np.arange(len(c["id"]))):
             raise SpecError("column 'id': expected 0, 1, 2 ... in order", file=file)
-        tags, tag = np.unique(c["tag"].astype(str), return_inverse=True)
+        tags, tag = text_codes(c["tag"])
         return cls(
             src=_gpu_ranks(c["src"], gpus_per_node, file, "src"),
             dst=_gpu_ranks(c["dst"], gpus_per_node, file, "dst"),

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from mpft_sim.errors import SpecError
-from mpft_sim.results.columns import Column, float_text, read_csv, to_frame, write_csv
+from mpft_sim.results.columns import (
+    Column,
+    float_text,
+    read_csv,
+    text_codes,
+    to_frame,
+    write_csv,
+)
 from mpft_sim.results.flows import FlowTable, Paths
 from mpft_sim.results.tables import LinkGroup, OpTable, TimelineTable
 from mpft_sim.topology.fabric import Tier
@@ -167,3 +174,18 @@ def test_op_table_round_trip(tmp_path: Path) -> None:
     for name in table.__dataclass_fields__:
         if not name.isupper():
             assert np.array_equal(getattr(back, name), getattr(table, name)), name
+
+
+def test_text_codes_is_numpys_unique() -> None:
+    """The hashing factorisation gives what np.unique(astype(str), return_inverse=True)
+    gives: sorted distinct texts (code-point order) and each row's index among them."""
+    rng = np.random.default_rng(3)
+    words = np.array(["n10/gpu1", "n2/gpu7", "dispatch", "Zeta", "é", "", "n2/gpu10"],
+                     dtype=object)
+    values = words[rng.integers(0, len(words), 500)]
+    values[::7] = 12  # not text: compared by its str, as astype(str) does
+    labels, codes = text_codes(values)
+    want, inverse = np.unique(values.astype(str), return_inverse=True)
+    assert labels == want.tolist()
+    assert np.array_equal(codes, inverse)
+    assert text_codes(np.zeros(0, dtype=object))[0] == []
