@@ -26,7 +26,7 @@ whose latency is the same). A transfer inside one server costs the NVLink latenc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,6 +62,12 @@ class Routes:
     path_share: FloatArray
     path_links: IntArray
     latency_s: FloatArray
+    # computed once: a batch's routes are read by the network and its model, and cached
+    # routes serve every later batch of the same pairs
+    _incidence: tuple[IntArray, IntArray, FloatArray] | None = field(
+        default=None, init=False, repr=False, compare=False)
+    _links: tuple[IntArray, IntArray] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def take(self, flows: IntArray) -> Routes:
         """The routes of some transfers (renumbered 0..len(flows)-1 in that order)."""
@@ -72,12 +78,27 @@ class Routes:
                       self.path_links[keep], self.latency_s[flows])
 
     def incidence(self) -> tuple[IntArray, IntArray, FloatArray]:
-        """(transfer, link, fraction) entries, one per link of each path."""
-        valid = self.path_links >= 0
-        per_path = valid.sum(axis=1)
-        flow = np.repeat(self.path_flow, per_path)
-        frac = np.repeat(self.path_share, per_path)
-        return flow, self.path_links[valid], frac
+        """(transfer, link, fraction) entries, one per link of each path (read-only arrays,
+        computed on the first call)."""
+        if self._incidence is None:
+            valid = self.path_links >= 0
+            per_path = valid.sum(axis=1)
+            entries = (np.repeat(self.path_flow, per_path), self.path_links[valid],
+                       np.repeat(self.path_share, per_path))
+            for a in entries:
+                a.setflags(write=False)
+            self._incidence = entries
+        return self._incidence
+
+    def links(self) -> tuple[IntArray, IntArray]:
+        """The links the paths use, sorted, and each :meth:`incidence` entry's index among
+        them (read-only arrays, computed on the first call)."""
+        if self._links is None:
+            links, at = np.unique(self.incidence()[1], return_inverse=True)
+            for a in (links, at):
+                a.setflags(write=False)
+            self._links = links, at
+        return self._links
 
 
 class Router:

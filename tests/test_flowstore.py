@@ -28,14 +28,18 @@ def _flows(seed: int = 4, n: int = 300):  # type: ignore[no-untyped-def]
     return flow_list(list(src), list(dst), list(size), list(start))
 
 
-@pytest.mark.parametrize("policy", ["ecmp", "spray"])
-def test_spilled_table_equals_in_memory(policy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("policy", "buffer"), [("ecmp", 1 << 22), ("spray", 1 << 22),
+                                                ("ecmp", 64), ("spray", 1)])
+def test_spilled_table_equals_in_memory(policy: str, buffer: int,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """With records streamed to disk after 50 flows, every column and every path is what
-    the in-memory run gives, and the columns are memmaps."""
+    the in-memory run gives, and the columns are memmaps; also when the columns' write
+    buffers fill (and are written) many times during the run, not only when read."""
     fabric = small_mpft(policy, "source")
     flows = _flows()
     memory = simulate(fabric, flows, keep_paths=True).flow_table
     monkeypatch.setattr(flowstore, "SPILL_FLOWS", 50)
+    monkeypatch.setattr(flowstore, "_BUFFER_BYTES", buffer)
     spilled = simulate(fabric, flows, keep_paths=True).flow_table
     assert isinstance(spilled.end_s, np.memmap)
     for name in COLUMNS:
