@@ -100,14 +100,8 @@ class FluidNetwork(Network):
     # -- arrivals ----------------------------------------------------------------------------
 
     def _start(self, ids: IntArray, routes: Routes, size: FloatArray) -> None:
-        flow_i, link, frac = routes.incidence()
-        keep = frac > 0
-        flow_i, link, frac = flow_i[keep], link[keep], frac[keep]
         # one entry per distinct (flow, link): paths of a flow sharing a link add up
-        n_links = self.fabric.n_links
-        key, inv = np.unique(flow_i.astype(np.int64) * n_links + link, return_inverse=True)
-        frac = np.bincount(inv, frac).astype(np.float64)
-        flow_i, link = np.divmod(key, n_links)
+        flow_i, link, frac = routes.entries()
         per_flow = np.bincount(flow_i, minlength=len(ids))
         idle = (per_flow == 0) | (size <= 0)
         if idle.any():
@@ -123,7 +117,8 @@ class FluidNetwork(Network):
         flow_ids = ids[busy].astype(np.int64)
         release.add_flows(self.state, flow_ids, self.flows.groups_of(flow_ids),
                          size[busy].astype(np.float64), self.flows.latency_of(flow_ids), ptr,
-                         link.astype(np.int64), frac, self.env.now)
+                         link.astype(np.int64), np.array(frac, dtype=np.float64),
+                         self.env.now)  # copies: the kernel takes writable arrays
         if not self._pending:
             self._pending = True
             self._arm(self.env.now)

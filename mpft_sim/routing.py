@@ -27,6 +27,7 @@ whose latency is the same). A transfer inside one server costs the NVLink latenc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,20 +63,38 @@ class Routes:
     path_share: FloatArray
     path_links: IntArray
     latency_s: FloatArray
-    # computed once: a batch's routes are read by the network and its model, and cached
-    # routes serve every later batch of the same pairs
+    # derived entries, computed once: a batch's routes are read by the network and its model,
+    # cached routes serve every later batch of the same pairs, and take() hands them on
     _incidence: tuple[IntArray, IntArray, FloatArray] | None = field(
         default=None, init=False, repr=False, compare=False)
     _links: tuple[IntArray, IntArray] | None = field(
         default=None, init=False, repr=False, compare=False)
+    _entries: tuple[IntArray, IntArray, FloatArray] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def take(self, flows: IntArray) -> Routes:
-        """The routes of some transfers (renumbered 0..len(flows)-1 in that order)."""
+        """The routes of some transfers (renumbered 0..len(flows)-1 in that order), with the
+        derived entries already computed here filtered rather than computed again."""
         new_index = np.full(len(self.latency_s), -1, dtype=np.int64)
         new_index[flows] = np.arange(len(flows))
         keep = new_index[self.path_flow] >= 0
-        return Routes(new_index[self.path_flow[keep]], self.path_share[keep],
-                      self.path_links[keep], self.latency_s[flows])
+        out = Routes(new_index[self.path_flow[keep]], self.path_share[keep],
+                     self.path_links[keep], self.latency_s[flows])
+        if self._incidence is not None:  # paths keep their order: so do their entries
+            flow, link, frac = self._incidence
+            mine = new_index[flow] >= 0
+            out._incidence = _frozen(new_index[flow[mine]], link[mine], frac[mine])
+            if self._links is not None:
+                links, at = self._links
+                at = at[mine]
+                used = np.bincount(at, minlength=len(links)) > 0
+                out._links = _frozen(links[used], (np.cumsum(used) - 1)[at])
+        if self._entries is not None and bool(np.all(np.diff(flows) > 0)):
+            # renumbering in order keeps the entries sorted by transfer
+            flow, link, frac = self._entries
+            mine = new_index[flow] >= 0
+            out._entries = _frozen(new_index[flow[mine]], link[mine], frac[mine])
+        return out
 
     def incidence(self) -> tuple[IntArray, IntArray, FloatArray]:
         """(transfer, link, fraction) entries, one per link of each path (read-only arrays,
@@ -83,22 +102,38 @@ class Routes:
         if self._incidence is None:
             valid = self.path_links >= 0
             per_path = valid.sum(axis=1)
-            entries = (np.repeat(self.path_flow, per_path), self.path_links[valid],
-                       np.repeat(self.path_share, per_path))
-            for a in entries:
-                a.setflags(write=False)
-            self._incidence = entries
+            self._incidence = _frozen(np.repeat(self.path_flow, per_path),
+                                      self.path_links[valid],
+                                      np.repeat(self.path_share, per_path))
         return self._incidence
 
     def links(self) -> tuple[IntArray, IntArray]:
         """The links the paths use, sorted, and each :meth:`incidence` entry's index among
         them (read-only arrays, computed on the first call)."""
         if self._links is None:
-            links, at = np.unique(self.incidence()[1], return_inverse=True)
-            for a in (links, at):
-                a.setflags(write=False)
-            self._links = links, at
+            self._links = _frozen(*np.unique(self.incidence()[1], return_inverse=True))
         return self._links
+
+    def entries(self) -> tuple[IntArray, IntArray, FloatArray]:
+        """(transfer, link, fraction) with one entry per transfer and link it uses with a
+        positive fraction (the fractions of its paths through one link added up), sorted
+        by transfer, then link (read-only arrays, computed on the first call)."""
+        if self._entries is None:
+            flow, link, frac = self.incidence()
+            keep = frac > 0
+            flow, link, frac = flow[keep], link[keep], frac[keep]
+            width = int(link.max()) + 1 if len(link) else 1
+            key, at = np.unique(flow.astype(np.int64) * width + link, return_inverse=True)
+            flow, link = np.divmod(key, width)
+            self._entries = _frozen(flow, link, np.bincount(at, frac).astype(np.float64))
+        return self._entries
+
+
+def _frozen(*arrays: np.ndarray) -> Any:
+    """The arrays, made read-only (derived entries are shared by every user of a route)."""
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
 
 
 class Router:

@@ -710,3 +710,29 @@ def test_simulate_is_deterministic(run_cli: Run, tmp_path: Path, policy: str) ->
         assert code == 0, err
     for file in ("flows.csv", "links.csv", "summary.json", "report.md", "report.html"):
         assert run_file_bytes(tmp_path / "a", file) == run_file_bytes(tmp_path / "b", file)
+
+
+@pytest.mark.parametrize("policy", ["ecmp", "spray"])
+def test_taken_routes_hand_on_their_entries(policy: str) -> None:
+    """take() filters the entries already derived (incidence, links, merged entries)
+    instead of computing them again: what it hands on equals what the taken routes compute
+    themselves, for flows taken in order and out of order, cross-plane and same-server
+    pairs included."""
+    fab = fabric("tiny-mpft")
+    rng = np.random.default_rng(7)
+    n = 40
+    src, dst = rng.integers(0, fab.n_gpus, n), rng.integers(0, fab.n_gpus, n)
+    routes = Router(fab, policy=policy).route(src, dst, np.arange(n))
+    fresh = dataclasses.replace  # a copy of the path arrays without derived entries
+    for flows in (np.sort(rng.choice(n, 25, replace=False)), rng.permutation(n)[:25],
+                  np.arange(n), np.zeros(0, dtype=np.int64)):
+        parent = fresh(routes)
+        parent.incidence(), parent.links(), parent.entries()
+        handed, own = parent.take(flows), fresh(routes).take(flows)
+        assert handed._incidence is not None and handed._links is not None
+        for mine, theirs in ((handed.incidence(), own.incidence()),
+                             (handed.links(), own.links()),
+                             (handed.entries(), own.entries())):
+            assert all(np.array_equal(a, b) and a.dtype == b.dtype
+                       for a, b in zip(mine, theirs, strict=True))
+            assert not any(a.flags.writeable for a in mine)
