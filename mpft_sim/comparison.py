@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,17 +233,40 @@ def _run_in_workers(runs: Sequence[_DesignRun], workers: int,
         futures = [pool.submit(_in_worker, run, queue) for run in runs]
         try:
             pending = set(futures)
-            while pending:
+            while pending and not _first_failure_known(futures):
                 _, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
                 _drain(queue, progress)
             _drain(queue, progress)
-            return [f.result() for f in futures]
+            return [f.result() for f in futures]  # a failed design raises its error here
         except BrokenProcessPool as exc:
+            _stop_workers(pool)
             raise MpftError(f"a comparison worker process died ({exc}); out of memory? Run "
                             "fewer designs at once (--jobs)") from None
-        finally:
-            for f in futures:
-                f.cancel()
+        except BaseException:
+            _stop_workers(pool)  # before the pool's own shutdown, which waits for them
+            raise
+
+
+def _first_failure_known(futures: Sequence[Future[_Outcome]]) -> bool:
+    """Whether a design has failed and every design before it has finished: its error is
+    then the one a serial run raises (whatever the timing), and no later design matters."""
+    for f in futures:
+        if not f.done():
+            return False
+        if f.exception() is not None:
+            return True
+    return False
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel the designs not started and end the running ones: after a failure nothing
+    more is wanted, and the pool's own shutdown would wait for every running design."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    # the pool has no public way to end running work before Python 3.14
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        if process.is_alive():
+            process.terminate()
 
 
 def _drain(queue: Any, progress: ProgressCallback | None) -> None:

@@ -169,6 +169,18 @@ def test_designs_in_worker_processes(comparison: Comparison) -> None:
         compare(DESIGNS, EP, jobs=0)
 
 
+def test_a_failing_design_stops_the_others() -> None:
+    """A design that fails ends the comparison at once, with the error a serial run gives:
+    the design running beside it is stopped, not run to its end (here the shortened training
+    step on the full MPFT, minutes of simulation, whose progress never reaches its end)."""
+    events: list[Progress] = []
+    train = ROOT / "workloads" / "deepseek-v3-train-short.yaml"
+    with pytest.raises(SpecError, match="deepseek-v3-train-short on tiny-mpft"):
+        compare([TOPOLOGIES / "tiny-mpft.yaml", DESIGNS[0]], train, jobs=2,
+                progress=events.append)
+    assert not [e for e in events if e.phase == SIMULATE and e.done == 1.0]
+
+
 def test_cli_jobs(run_cli: Run, tmp_path: Path) -> None:
     """--jobs 1 and --jobs 2 print the same table; the memory ceiling is per design alone,
     so a ceiling below two designs together runs them one at a time instead of refusing."""
