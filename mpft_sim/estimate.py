@@ -296,7 +296,7 @@ def estimate(topology: TopologySpec, workload: WorkloadSpec,
         MemoryTerm("links", links, m.link_bytes),
         MemoryTerm("tasks", work.tasks, m.task_bytes),
         # not capped at SPILL_FLOWS: the records stream to disk, but the program's own
-        # per-flow arrays stay (10.5 GB for the 108 M flows of the 16,384-GPU step)
+        # per-flow arrays stay (8.0 GB for the 108 M flows of the 16,384-GPU step, analytic)
         MemoryTerm("flows", work.flows, m.flow_bytes),
         MemoryTerm("in flight", work.in_flight if fluid else 0, m.in_flight_bytes),
         MemoryTerm("paths", work.flows if paths else 0, m.path_bytes),
