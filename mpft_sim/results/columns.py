@@ -179,7 +179,7 @@ def write_parquet(table: Table, path: str | Path) -> None:
                 v = rows[c.name]
                 if c.kind == "optional_int":
                     arrays.append(pa.array(v, type=pa.int64(), mask=v < 0))
-                elif c.kind == "text":  # an object array of str, converted without a copy
+                elif c.kind == "text":  # an object array of str: no Python string per cell
                     text = pa.array(v, type=pa.string(), from_pandas=False)
                     arrays.append(text.dictionary_encode() if c.category else text)
                 else:
