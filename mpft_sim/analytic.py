@@ -66,8 +66,7 @@ class AnalyticNetwork(Network):
         self._pieces.append((np.full(len(used), now), now + span[used], used,
                              load[used] / span[used]))
         self._complete(ids, now + duration)
-        if self.flows.spilled:  # every flow of the batch is done: its end times can go out
-            self.flows.flush()
+        self.flows.flush()  # every flow of the batch is done: a spilled run's end times go out
 
     def link_table(self, until: float) -> LinkLoad:
         """Busy time is each phase's bytes over capacity, at full capacity (so hot and

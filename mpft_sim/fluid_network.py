@@ -168,8 +168,7 @@ class FluidNetwork(Network):
         ci = self.state.CI
         for gid in self._done[:ci[layout.DONE_N]].tolist():
             self._fire(gid)
-        if self.flows.spilled:
-            self.flows.flush()
+        self.flows.flush()  # a spilled run's completed end times go out (else nothing)
         if ci[layout.N_ACTIVE]:
             self._arm(nxt)
 

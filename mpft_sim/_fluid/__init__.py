@@ -33,7 +33,7 @@ allocation of the new flow set.
 Layout: flows live in *slots*, their links in the arena ``Z`` (one entry per distinct link,
 threaded on per-link lists); bundles' tight entries in the arena ``Y`` (threaded on per-link
 lists of bundles); each bundle's members in a list and in a pairing heap by virtual finish;
-bundles in an indexed four-ary heap by their next finish time; signatures in an
+bundles in an indexed binary heap by their next finish time; signatures in an
 open-addressing hash table. Fields are columns of a few item-major 2-D arrays (one per entity
 and dtype). :func:`run_events` and everything it calls are compiled without reference counting
 (numba would otherwise incref and decref every array of the state at each call), so nothing
